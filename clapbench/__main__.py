@@ -1,0 +1,3 @@
+from clapbench.cli import main
+
+main()

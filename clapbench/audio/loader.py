@@ -1,0 +1,95 @@
+"""Decode and preprocess clips in worker processes while the model computes on the previous batch.
+
+Processes, not threads: the CLAP feature extractors are Python loops over frames that hold the GIL.
+Results come back in input order, so the output never depends on the number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from clapbench.audio.decode import load_audio
+
+Prepare = Callable[[Any], Any]
+
+_worker_prepare: Prepare | None = None
+_worker_rate: int = 0
+
+
+def _init_worker(prepare: Prepare | None, sample_rate: int) -> None:
+    global _worker_prepare, _worker_rate
+    _worker_prepare, _worker_rate = prepare, sample_rate
+    # Each worker is one process doing numpy work; extra BLAS/torch threads would fight the model for cores.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except Exception:  # pragma: no cover - torch is a hard dependency, but never fail a worker on it
+        pass
+
+
+def _load_one(path: str) -> Any:
+    wave = load_audio(path, _worker_rate)
+    return _worker_prepare(wave) if _worker_prepare is not None else wave
+
+
+def default_workers() -> int:
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def iter_prepared(
+    paths: Sequence[str],
+    sample_rate: int,
+    batch_size: int,
+    prepare: Prepare | None = None,
+    workers: int | None = None,
+) -> Iterator[tuple[int, list[Any]]]:
+    """Yield ``(start_index, prepared_clips)`` batches in order.
+
+    ``prepare`` turns a mono float32 waveform at ``sample_rate`` into what the model consumes
+    (for HF CLAP: its mel features); it must be picklable. ``workers=0`` runs in this process.
+    """
+    workers = default_workers() if workers is None else workers
+    if workers <= 0 or len(paths) <= batch_size:
+        _init_local(prepare, sample_rate)
+        for start in range(0, len(paths), batch_size):
+            yield start, [_load_one(p) for p in paths[start : start + batch_size]]
+        return
+
+    ctx = mp.get_context("forkserver")
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(prepare, sample_rate))
+    try:
+        pending: deque[Future] = deque()
+        ahead = max(2 * batch_size, 4 * workers)
+        it = iter(paths)
+        for path in it:
+            pending.append(pool.submit(_load_one, path))
+            if len(pending) >= ahead:
+                break
+        start = 0
+        batch: list[Any] = []
+        while pending:
+            batch.append(pending.popleft().result())
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(_load_one, nxt))
+            if len(batch) == batch_size:
+                yield start, batch
+                start += len(batch)
+                batch = []
+        if batch:
+            yield start, batch
+    finally:
+        # On an error (a corrupt file) or an abandoned iterator, drop the queued work instead of finishing it.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_local(prepare: Prepare | None, sample_rate: int) -> None:
+    global _worker_prepare, _worker_rate
+    _worker_prepare, _worker_rate = prepare, sample_rate

@@ -1,0 +1,201 @@
+"""The clapbench command line: run, tasks, leaderboard, demo."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# Everything loads from local files; never let a library reach for the hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from clapbench.errors import ClapbenchError
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+class Group(click.Group):
+    """Turn user errors into one message and exit code 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ClapbenchError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("[bold red]interrupted[/]: results of finished tasks are kept")
+            sys.exit(130)
+
+
+def _parse_data(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"'{value}': expected NAME=PATH, e.g. esc50=/data/ESC-50-master", param_hint="--data")
+        out[name.strip()] = path.strip()
+    return out
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="clapbench")
+def cli():
+    """Benchmarks for CLAP (contrastive language-audio) models."""
+
+
+@cli.command()
+@click.option("--model", "model_spec", required=True, help="HF ClapModel folder, or a plugin package.module:factory.")
+@click.option("--tasks", "task_names", required=True, help="Comma-separated task or group names (see `clapbench tasks`).")
+@click.option("--data", "data", multiple=True, metavar="NAME=PATH", help="Dataset folder of a task (repeatable).")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding one DIR/<task-name>/ per task.")
+@click.option("--output", type=click.Path(file_okay=False), default="results", show_default=True, help="Results folder.")
+@click.option("--model-id", help="Name of the model in results and leaderboards (default: folder or plugin name).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16", "float16"]))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", type=click.IntRange(min=0), help="Decoding processes (0: decode in this process).")
+@click.option("--folds", help="Comma-separated official folds to evaluate (default: all).")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded sample of N clips (a smoke run, marked so).")
+@click.option("--template", "templates", multiple=True, help="Override the task's prompt templates (repeatable; '{}' marks the class).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for crops, --limit sampling and the bootstrap.")
+@click.option("--bootstrap", "n_resamples", default=1000, show_default=True, type=click.IntRange(min=0), help="Bootstrap resamples for the 95% intervals.")
+@click.option("--save-predictions", is_flag=True, help="Write <task>.predictions.csv with a row per clip.")
+@click.option("--overwrite", is_flag=True, help="Recompute tasks whose result file exists.")
+@click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
+def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, seed, n_resamples, save_predictions, overwrite, tasks_dirs):
+    """Evaluate a model on tasks and write one result file per task."""
+    from clapbench.models import load_model
+    from clapbench.registry import registry, resolve_tasks
+    from clapbench.runner import RunOptions, run_task
+
+    if templates and not all("{}" in t for t in templates):
+        raise click.BadParameter("each template must contain '{}' where the class name goes", param_hint="--template")
+    specs = resolve_tasks(task_names, registry(list(tasks_dirs)))
+    if templates:
+        specs = [s.with_templates(list(templates)) for s in specs]
+    options = RunOptions(
+        output=Path(output),
+        data=_parse_data(data),
+        data_root=data_root,
+        folds=[f.strip() for f in folds.split(",")] if folds else None,
+        limit=limit,
+        batch_size=batch_size,
+        workers=workers,
+        seed=seed,
+        n_resamples=n_resamples,
+        save_predictions=save_predictions,
+        overwrite=overwrite,
+    )
+    loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id)
+    console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")
+    done = []
+    for spec in specs:
+        result = run_task(spec, loaded, options, console)
+        if result is not None:
+            done.append(result)
+    if done:
+        console.print(_score_table(done))
+    console.print(f"results in {Path(output) / loaded.model_id}")
+
+
+def _score_table(results: list[dict]) -> Table:
+    table = Table(title="scores")
+    for col in ("task", "metric", "score", "95% CI", "items", "chance", "seconds"):
+        table.add_column(col, justify="left" if col in ("task", "metric") else "right")
+    for r in results:
+        m = r["main_metric"]
+        lo, hi = r["ci95"][m]
+        name = r["task"] + (" [yellow](limited)[/]" if r.get("limited") else "")
+        table.add_row(name, m, f"{r['main_score']:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(r["n_items"]), f"{r['chance']:.4f}", f"{r['seconds']:.1f}")
+    return table
+
+
+@cli.command()
+@click.option("--data-root", type=click.Path(file_okay=False), help="Show whether each task's data is found here.")
+@click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True))
+def tasks(data_root, tasks_dirs):
+    """List the registered tasks."""
+    from clapbench.registry import registry
+
+    reg = registry(list(tasks_dirs))
+    table = Table(title=f"{len(reg)} tasks")
+    for col in ("task", "domain", "classes", "metric", "chance", "version", "evaluation"):
+        table.add_column(col)
+    if data_root:
+        table.add_column("data")
+    for name, spec in sorted(reg.items(), key=lambda kv: (kv[1].domain, kv[0])):
+        count = spec.classes.get("count")
+        chance = spec.chance if spec.chance is not None else (1.0 / count if count else None)
+        row = [name, spec.domain, str(count or "?"), spec.main_metric, f"{chance:.3f}" if chance else "?", spec.version, spec.eval_type]
+        if data_root:
+            row.append("[green]found[/]" if (Path(data_root) / name).is_dir() else "[red]missing[/]")
+        table.add_row(*row)
+    console.print(table)
+
+
+@cli.command()
+@click.argument("results_dir", type=click.Path())
+@click.option("-o", "--output", "csv_out", type=click.Path(dir_okay=False), help="Write the leaderboard as CSV.")
+@click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the leaderboard as Markdown.")
+@click.option("--tasks", "task_names", help="Columns to show (default: every task found).")
+def leaderboard(results_dir, csv_out, md_out, task_names):
+    """Build a leaderboard from a results folder."""
+    from clapbench.errors import ClapbenchError
+    from clapbench.results.leaderboard import build_leaderboard, to_csv_frame, to_markdown
+    from clapbench.results.store import atomic_write_text, load_results
+
+    results = load_results(Path(results_dir))
+    if not results:
+        raise ClapbenchError(f"{results_dir}: no result files (<model-id>/<task>.json) found")
+    wanted = [t.strip() for t in task_names.split(",")] if task_names else None
+    table, domains = build_leaderboard(results, wanted)
+    if csv_out:
+        atomic_write_text(Path(csv_out), to_csv_frame(table).to_csv(index=False))
+    markdown = to_markdown(table, domains)
+    if md_out:
+        atomic_write_text(Path(md_out), markdown)
+    rich_table = Table(title="leaderboard (main metric, %)")
+    for col in table.columns:
+        if col != "complete":
+            rich_table.add_column(col)
+    for _, row in table.iterrows():
+        cells = []
+        for col in table.columns:
+            if col == "complete":
+                continue
+            v = row[col]
+            if col == "model":
+                cells.append(str(v))
+            elif v is None or v != v:
+                cells.append("[red]missing[/]")
+            else:
+                cells.append(f"{100 * float(v):.2f}" + ("" if col != "mean" or row["complete"] else " [yellow](incomplete)[/]"))
+        rich_table.add_row(*cells)
+    console.print(rich_table)
+
+
+@cli.command()
+@click.option("--output", type=click.Path(file_okay=False), default="demo-results", show_default=True)
+@click.option("--clips-per-class", default=10, show_default=True, type=click.IntRange(min=2))
+def demo(output, clips_per_class):
+    """Build a synthesized dataset and a tiny model offline, run them end to end, write a leaderboard."""
+    from clapbench.demo.run_demo import run_demo
+
+    run_demo(Path(output), console, clips_per_class=clips_per_class)
+
+
+def main() -> None:
+    cli(prog_name="clapbench")
+
+
+if __name__ == "__main__":
+    main()

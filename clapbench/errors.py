@@ -1,0 +1,19 @@
+"""One exception type for every problem a user can fix; the CLI turns it into a message and exit code 2."""
+
+
+class ClapbenchError(Exception):
+    """A user-facing error: the message names the file or value and what was expected."""
+
+    exit_code = 2
+
+
+class DataError(ClapbenchError):
+    """A dataset folder, metadata file or audio file is missing or malformed."""
+
+
+class ModelError(ClapbenchError):
+    """A --model value is not a loadable CLAP checkpoint or plugin."""
+
+
+class TaskError(ClapbenchError):
+    """An unknown task name or a malformed task file."""

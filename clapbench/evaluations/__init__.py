@@ -1,0 +1,74 @@
+"""Evaluations, registered by the ``evaluation.type`` a task file names.
+
+An evaluation is ``fn(ctx: TaskContext) -> Outcome``. The runner supplies the context (task,
+dataset, model, options, embeddings on demand) and writes the result file; an evaluation only
+computes. A new evaluation type is a new module that registers itself here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from rich.console import Console
+
+    from clapbench.data.dataset import Dataset
+    from clapbench.models.protocol import LoadedModel
+    from clapbench.registry import TaskSpec
+    from clapbench.runner import RunOptions
+
+
+@dataclass
+class Outcome:
+    metrics: dict[str, float]
+    ci95: dict[str, list[float]]
+    predictions: "pd.DataFrame | None" = None
+    extra: dict[str, Any] = field(default_factory=dict)  # evaluation-specific fields for the result file
+
+
+@dataclass
+class TaskContext:
+    spec: "TaskSpec"
+    dataset: "Dataset"
+    loaded: "LoadedModel"
+    options: "RunOptions"
+    console: "Console"
+    _audio: np.ndarray | None = None
+
+    def audio_embeddings(self) -> np.ndarray:
+        """(N, D) embeddings of the dataset's clips, in item order, computed once per task."""
+        if self._audio is None:
+            from clapbench.evaluations.embedding import embed_clips, make_progress
+
+            paths = [self.dataset.absolute(i) for i in self.dataset.items]
+            with make_progress(self.console) as progress:
+                self._audio = embed_clips(self.loaded, paths, self.options.batch_size, self.options.workers, progress, description=self.spec.name)
+        return self._audio
+
+
+Evaluation = Callable[[TaskContext], Outcome]
+EVALUATIONS: dict[str, Evaluation] = {}
+
+
+def evaluation(name: str):
+    def register(fn: Evaluation) -> Evaluation:
+        EVALUATIONS[name] = fn
+        return fn
+
+    return register
+
+
+def get_evaluation(name: str) -> Evaluation:
+    # Importing the modules registers their evaluations.
+    from clapbench.evaluations import zero_shot  # noqa: F401
+
+    if name not in EVALUATIONS:
+        from clapbench.errors import TaskError
+
+        raise TaskError(f"evaluation type '{name}' is not known; known: {', '.join(sorted(EVALUATIONS))}")
+    return EVALUATIONS[name]

@@ -1,0 +1,58 @@
+"""Zero-shot classification with a template ensemble (CLIP_benchmark's zero_shot_classifier)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from clapbench.data.dataset import Dataset
+from clapbench.evaluations import Outcome, TaskContext, evaluation
+from clapbench.evaluations.embedding import embed_texts, l2_normalize
+from clapbench.evaluations.metrics import SINGLE_LABEL, evaluate_metrics
+from clapbench.models.protocol import LoadedModel
+from clapbench.registry import TaskSpec
+
+
+def class_prompts(spec: TaskSpec, classes: list[str]) -> list[list[str]]:
+    return [[t.format(spec.display_name(c)) for t in spec.templates] for c in classes]
+
+
+def zero_shot_classifier(loaded: LoadedModel, prompts: list[list[str]]) -> np.ndarray:
+    """(C, D): per class, embed every template, L2-normalise, average, re-normalise.
+
+    All prompts go through the text tower once per task, never per clip.
+    """
+    flat = [p for per_class in prompts for p in per_class]
+    emb = l2_normalize(embed_texts(loaded, flat))
+    n_templates = len(prompts[0])
+    per_class = emb.reshape(len(prompts), n_templates, -1).mean(axis=1)
+    return l2_normalize(per_class)
+
+
+@evaluation("zero-shot-classification")
+def evaluate_zero_shot(ctx: TaskContext) -> Outcome:
+    spec, dataset = ctx.spec, ctx.dataset
+    if spec.multilabel:
+        raise NotImplementedError(f"task {spec.name}: multi-label zero-shot is not implemented yet")
+    classifier = zero_shot_classifier(ctx.loaded, class_prompts(spec, dataset.classes))
+    scores = l2_normalize(ctx.audio_embeddings()) @ classifier.T
+    y = np.array([item.labels[0] for item in dataset.items])
+    metrics, ci95 = evaluate_metrics(spec.metrics, SINGLE_LABEL, y, scores, n_resamples=ctx.options.n_resamples, seed=ctx.options.seed)
+    return Outcome(metrics, ci95, _predictions(dataset, y, scores))
+
+
+def _predictions(dataset: Dataset, y: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    names = np.array(dataset.classes)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    top5 = order[:, : min(5, scores.shape[1])]
+    return pd.DataFrame(
+        {
+            "path": [item.path for item in dataset.items],
+            "fold": [item.fold for item in dataset.items],
+            "label": names[y],
+            "prediction": names[order[:, 0]],
+            "correct": order[:, 0] == y,
+            "score": scores[np.arange(len(y)), order[:, 0]].round(6),
+            "top5": ["|".join(names[row]) for row in top5],
+        }
+    )

@@ -1,0 +1,132 @@
+"""A HuggingFace ``ClapModel`` + ``ClapProcessor`` folder, as ``save_pretrained`` writes it, loaded offline."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clapbench.errors import ModelError
+
+
+def is_hf_clap_folder(path: Path) -> bool:
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return json.loads(config.read_text()).get("model_type") == "clap"
+    except (OSError, ValueError):
+        return False
+
+
+@contextmanager
+def _seeded_numpy(seed: int):
+    """Seed numpy's global RNG for one call and restore it after.
+
+    ClapFeatureExtractor draws its crops (rand_trunc) and fusion chunks from the unseeded global RNG;
+    seeding per clip makes every run give identical features.
+    """
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+class HFClapPreprocessor:
+    """Waveform at 48 kHz -> (mel features, is_longer) with the checkpoint's saved clip policy.
+
+    Runs in loader worker processes, so it holds only the (picklable) feature extractor.
+    Two deliberate departures from calling the extractor on a batch, both for reproducibility:
+    each clip's random crop is seeded by (seed, the clip's samples), so it is the same in every run
+    whatever the batch order; and ``is_longer`` is the clip's own, where the extractor in fusion mode
+    marks a random clip of a batch with no long clip as long.
+    """
+
+    def __init__(self, feature_extractor: Any, seed: int = 0):
+        self.fe = feature_extractor
+        self.seed = int(seed)
+
+    def __call__(self, wave: np.ndarray) -> tuple[np.ndarray, bool]:
+        fe = self.fe
+        clip_seed = zlib.crc32(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), self.seed & 0xFFFFFFFF)
+        with _seeded_numpy(clip_seed):
+            mel, longer = fe._get_input_mel(np.asarray(wave, dtype=np.float64), fe.nb_max_samples, fe.truncation, fe.padding)
+        return np.asarray(mel, dtype=np.float32), bool(longer)
+
+    def describe(self) -> dict[str, Any]:
+        fe = self.fe
+        return {
+            "sample_rate": int(fe.sampling_rate),
+            "clip_seconds": float(fe.max_length_s),
+            "padding": fe.padding,
+            "truncation": fe.truncation,
+            "mel_bins": int(fe.feature_size),
+            "hop_length": int(fe.hop_length),
+            "window": int(fe.fft_window_size),
+            "fmin": float(fe.frequency_min),
+            "fmax": float(fe.frequency_max),
+            "crop_seed": self.seed,
+        }
+
+
+class HFClapModel:
+    """clapbench's model contract over transformers' ClapModel."""
+
+    def __init__(self, folder: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
+        from transformers import ClapModel, ClapProcessor
+
+        folder = Path(folder)
+        try:
+            processor = ClapProcessor.from_pretrained(folder, local_files_only=True)
+        except Exception as exc:
+            raise ModelError(
+                f"{folder}: cannot load the ClapProcessor ({_first_line(exc)}); expected the tokenizer files "
+                "(tokenizer.json or vocab.json + merges.txt) and the feature extractor settings "
+                "(preprocessor_config.json or processor_config.json) that save_pretrained writes"
+            ) from None
+        try:
+            model = ClapModel.from_pretrained(folder, local_files_only=True, dtype=dtype)
+        except Exception as exc:
+            raise ModelError(f"{folder}: cannot load ClapModel weights ({_first_line(exc)})") from None
+        self.model = model.to(device).eval()
+        self.tokenizer = processor.tokenizer
+        self.audio_preprocessor = HFClapPreprocessor(processor.feature_extractor, seed)
+        self.sample_rate = int(processor.feature_extractor.sampling_rate)
+        self.device = torch.device(device)
+        self.dtype = dtype
+
+    def describe(self) -> dict[str, Any]:
+        return self.audio_preprocessor.describe()
+
+    @torch.inference_mode()
+    def embed_audio_features(self, features: list[tuple[np.ndarray, bool]]) -> np.ndarray:
+        mels = torch.from_numpy(np.stack([m for m, _ in features])).to(self.device, self.dtype)
+        longer = torch.tensor([[lg] for _, lg in features], device=self.device)
+        out = self.model.get_audio_features(input_features=mels, is_longer=longer)
+        return _pooled(out).float().cpu().numpy()
+
+    def embed_audio(self, waves: list[np.ndarray]) -> np.ndarray:
+        return self.embed_audio_features([self.audio_preprocessor(w) for w in waves])
+
+    @torch.inference_mode()
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        return _pooled(self.model.get_text_features(**batch)).float().cpu().numpy()
+
+
+def _pooled(out: Any) -> torch.Tensor:
+    # transformers 5 returns an output object whose pooler_output is the projected embedding; 4.x a tensor.
+    return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

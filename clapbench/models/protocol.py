@@ -1,0 +1,58 @@
+"""The model contract every CLAP family implements (HEAR-style: a rate and two embedding functions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class AudioTextModel(Protocol):
+    """What clapbench needs from a model.
+
+    - ``sample_rate``: the rate ``embed_audio`` expects; clapbench decodes and resamples to it.
+    - ``embed_audio(waves)``: a list of mono float32 arrays at that rate -> (N, D) array.
+    - ``embed_text(texts)``: a list of strings -> (N, D) array in the same space.
+
+    Optional, for speed: ``audio_preprocessor`` (a picklable callable wave -> features, run in
+    worker processes) together with ``embed_audio_features(list of features) -> (N, D)``.
+    Optional, for provenance: ``describe() -> dict`` (clip policy, etc.).
+    """
+
+    sample_rate: int
+
+    def embed_audio(self, waves: list[np.ndarray]) -> np.ndarray: ...
+
+    def embed_text(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass
+class LoadedModel:
+    """A model with what the result files must record about it."""
+
+    model: AudioTextModel
+    model_id: str
+    path: str
+    kind: str  # "hf-clap", "plugin", ...
+    sha256: str | None
+    device: str = "cpu"
+    dtype: str = "float32"
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.model.sample_rate)
+
+
+def check_embeddings(array: Any, n: int, what: str) -> np.ndarray:
+    """Validate a model's output: an (n, D) finite float array."""
+    from clapbench.errors import ModelError
+
+    out = np.asarray(array, dtype=np.float32)
+    if out.ndim != 2 or out.shape[0] != n:
+        raise ModelError(f"{what} returned shape {tuple(out.shape)}; expected ({n}, D)")
+    if not np.isfinite(out).all():
+        raise ModelError(f"{what} returned NaN or infinite values")
+    return out

@@ -1,0 +1,65 @@
+"""Write result files atomically: a temp file in the same folder, then a rename.
+
+An interrupted run never leaves a half-written result, and a finished task's file is never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def result_path(output: Path, model_id: str, task: str) -> Path:
+    return Path(output) / model_id / f"{task}.json"
+
+
+def predictions_path(output: Path, model_id: str, task: str) -> Path:
+    return Path(output) / model_id / f"{task}.predictions.csv"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def load_results(folder: Path) -> list[dict[str, Any]]:
+    """Every result JSON under ``folder`` (``<model-id>/<task>.json``), skipping other JSON files."""
+    from clapbench.errors import ClapbenchError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ClapbenchError(f"{folder}: results folder not found")
+    out = []
+    for path in sorted(folder.glob("*/*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ClapbenchError(f"{path}: not valid JSON ({exc})") from None
+        if isinstance(data, dict) and {"task", "main_score", "model"} <= data.keys():
+            data["_file"] = str(path)
+            out.append(data)
+    return out
