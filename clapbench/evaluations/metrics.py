@@ -84,3 +84,81 @@ def evaluate_metrics(
         lo, hi = np.nanpercentile(samples, [tail, 100 - tail])
         intervals[name] = [float(lo), float(hi)]
     return values, intervals
+
+
+# ---- multi-label: y is an (n, C) 0/1 matrix, scores (n, C) -----------------------------------
+
+MULTI_LABEL: dict[str, Metric] = {}
+
+
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """(B, n) multiplicity of each item in each resample row."""
+    rows = np.arange(idx.shape[0])[:, None] * n
+    return np.bincount((rows + idx).ravel(), minlength=idx.shape[0] * n).reshape(idx.shape[0], n).astype(np.float32)
+
+
+def average_precision_weighted(y_c: np.ndarray, s_c: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Average precision of one class for each row of item multiplicities (B, n).
+
+    Equal to sklearn's average_precision_score on the resampled items: tied scores share the
+    precision at the end of their tie group.
+    """
+    order = np.argsort(-s_c, kind="stable")
+    s_sorted, pos = s_c[order], y_c[order].astype(bool)
+    if not pos.any():
+        return np.full(counts.shape[0], np.nan)
+    w = counts[:, order]
+    tp = np.cumsum(w * pos, axis=1)
+    total = np.cumsum(w, axis=1)
+    # index of the last item of each item's tie group
+    is_end = np.r_[s_sorted[1:] != s_sorted[:-1], True]
+    group = np.cumsum(is_end) - is_end
+    end = np.flatnonzero(is_end)[group]
+    at = end[pos]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = tp[:, at] / total[:, at]
+        n_pos = (w[:, pos]).sum(axis=1)
+        ap = (w[:, pos] * np.nan_to_num(precision)).sum(axis=1) / n_pos
+    return np.where(n_pos > 0, ap, np.nan)
+
+
+@_metric("mAP", MULTI_LABEL)
+def mean_average_precision(y: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Macro mean of per-class AP over the classes with at least one positive (in each resample)."""
+    counts = _counts(idx, len(y))
+    per_class = np.stack([average_precision_weighted(y[:, c], scores[:, c], counts) for c in range(y.shape[1])], axis=1)
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(per_class, axis=1)
+
+
+def top1_decisions(scores: np.ndarray) -> np.ndarray:
+    """The F1 threshold rule: each clip is predicted to hold its single highest-scoring class."""
+    pred = np.zeros(scores.shape, dtype=np.float32)
+    pred[np.arange(len(scores)), scores.argmax(axis=1)] = 1
+    return pred
+
+
+def _f1_counts(y: np.ndarray, scores: np.ndarray, idx: np.ndarray):
+    counts = _counts(idx, len(y))
+    pred = top1_decisions(scores)
+    yf = y.astype(np.float32)
+    tp = counts @ (pred * yf)
+    fp = counts @ (pred * (1 - yf))
+    fn = counts @ ((1 - pred) * yf)
+    return tp, fp, fn
+
+
+@_metric("f1_micro", MULTI_LABEL)
+def f1_micro(y: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    tp, fp, fn = (a.sum(axis=1) for a in _f1_counts(y, scores, idx))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+
+
+@_metric("f1_macro", MULTI_LABEL)
+def f1_macro(y: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Mean F1 over all classes (sklearn's f1_score(average='macro'), zero_division=0)."""
+    tp, fp, fn = _f1_counts(y, scores, idx)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+    return f1.mean(axis=1)

@@ -8,7 +8,7 @@ import pandas as pd
 from clapbench.data.dataset import Dataset
 from clapbench.evaluations import Outcome, TaskContext, evaluation
 from clapbench.evaluations.embedding import embed_texts, l2_normalize
-from clapbench.evaluations.metrics import SINGLE_LABEL, evaluate_metrics
+from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, evaluate_metrics
 from clapbench.models.protocol import LoadedModel
 from clapbench.registry import TaskSpec
 
@@ -32,13 +32,24 @@ def zero_shot_classifier(loaded: LoadedModel, prompts: list[list[str]]) -> np.nd
 @evaluation("zero-shot-classification")
 def evaluate_zero_shot(ctx: TaskContext) -> Outcome:
     spec, dataset = ctx.spec, ctx.dataset
-    if spec.multilabel:
-        raise NotImplementedError(f"task {spec.name}: multi-label zero-shot is not implemented yet")
     classifier = zero_shot_classifier(ctx.loaded, class_prompts(spec, dataset.classes))
     scores = l2_normalize(ctx.audio_embeddings()) @ classifier.T
-    y = np.array([item.labels[0] for item in dataset.items])
-    metrics, ci95 = evaluate_metrics(spec.metrics, SINGLE_LABEL, y, scores, n_resamples=ctx.options.n_resamples, seed=ctx.options.seed)
-    return Outcome(metrics, ci95, _predictions(dataset, y, scores))
+    boot = {"n_resamples": ctx.options.n_resamples, "seed": ctx.options.seed}
+    if not spec.multilabel:
+        y = np.array([item.labels[0] for item in dataset.items])
+        metrics, ci95 = evaluate_metrics(spec.metrics, SINGLE_LABEL, y, scores, **boot)
+        return Outcome(metrics, ci95, _predictions(dataset, y, scores))
+    y = np.zeros(scores.shape, dtype=np.int8)
+    for row, item in enumerate(dataset.items):
+        y[row, list(item.labels)] = 1
+    metrics, ci95 = evaluate_metrics(spec.metrics, MULTI_LABEL, y, scores, **boot)
+    absent = [dataset.classes[c] for c in np.flatnonzero(y.sum(axis=0) == 0)]
+    extra = {
+        "multilabel": True,
+        "classes_without_positives": absent,  # left out of mAP, as they have no defined AP
+        "f1_rule": "top1: each clip is predicted to hold only its highest-scoring class",
+    }
+    return Outcome(metrics, ci95, _multilabel_predictions(dataset, y, scores), extra)
 
 
 def _predictions(dataset: Dataset, y: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
@@ -52,6 +63,23 @@ def _predictions(dataset: Dataset, y: np.ndarray, scores: np.ndarray) -> pd.Data
             "label": names[y],
             "prediction": names[order[:, 0]],
             "correct": order[:, 0] == y,
+            "score": scores[np.arange(len(y)), order[:, 0]].round(6),
+            "top5": ["|".join(names[row]) for row in top5],
+        }
+    )
+
+
+def _multilabel_predictions(dataset: Dataset, y: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    names = np.array(dataset.classes)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    top5 = order[:, : min(5, scores.shape[1])]
+    return pd.DataFrame(
+        {
+            "path": [item.path for item in dataset.items],
+            "fold": [item.fold for item in dataset.items],
+            "label": ["|".join(names[np.flatnonzero(row)]) for row in y],
+            "prediction": names[order[:, 0]],
+            "correct": y[np.arange(len(y)), order[:, 0]] == 1,
             "score": scores[np.arange(len(y)), order[:, 0]].round(6),
             "top5": ["|".join(names[row]) for row in top5],
         }

@@ -1,72 +1,13 @@
-"""Readers for the official dataset layouts. A task file names a reader and its parameters.
-
-Each reader takes the dataset folder and the task's ``dataset:`` mapping and returns a Dataset,
-or raises DataError naming the file and what was expected.
-"""
+"""The generic metadata-table layout (ESC-50, UrbanSound8K, ...)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from clapbench.data.dataset import Dataset, Item
+from clapbench.data.readers import read_table, reader
 from clapbench.errors import DataError
-
-Reader = Callable[[Path, dict[str, Any], list[str] | None], Dataset]
-READERS: dict[str, Reader] = {}
-
-
-def reader(name: str):
-    def register(fn: Reader) -> Reader:
-        READERS[name] = fn
-        return fn
-
-    return register
-
-
-def read_dataset(root: Path, spec: dict[str, Any], class_names: list[str] | None = None, check_files: bool = True) -> Dataset:
-    kind = spec.get("reader")
-    if kind not in READERS:
-        raise DataError(f"unknown dataset reader '{kind}'; known: {', '.join(sorted(READERS))}")
-    root = resolve_root(root, spec)
-    dataset = READERS[kind](root, spec, class_names)
-    if not dataset.items:
-        raise DataError(f"{root}: no clips found for this task's layout")
-    if check_files:
-        check_audio_files(dataset)
-    return dataset
-
-
-def resolve_root(root: Path, spec: dict[str, Any]) -> Path:
-    """Accept the folder a user extracted into, or the archive's own top folder inside it."""
-    marker = spec.get("metadata") or spec.get("audio_dir")
-    inner = spec.get("archive_root")
-    if marker and inner and not (root / marker).exists() and (root / inner / marker).exists():
-        return root / inner
-    return root
-
-
-def check_audio_files(dataset: Dataset) -> None:
-    missing = [i.path for i in dataset.items if not (dataset.root / i.path).is_file()]
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise DataError(f"{dataset.root / missing[0]}: audio file listed in the metadata not found{more}")
-
-
-def _read_table(path: Path, columns: list[str], layout: str, **kwargs) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path}: metadata file not found; expected the {layout} layout")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, **kwargs)
-    except Exception as exc:
-        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
-    absent = [c for c in columns if c not in table.columns]
-    if absent:
-        raise DataError(f"{path}: missing column(s) {', '.join(absent)}; found {', '.join(map(str, table.columns))}")
-    return table
 
 
 @reader("csv")
@@ -81,7 +22,7 @@ def read_csv_layout(root: Path, spec: dict[str, Any], class_names: list[str] | N
     path_col, label_col = spec["path_column"], spec["label_column"]
     fold_col, order_col = spec.get("fold_column"), spec.get("class_order_column")
     columns = [path_col, label_col] + [c for c in (fold_col, order_col) if c]
-    table = _read_table(meta, columns, layout)
+    table = read_table(meta, columns, layout)
     sep = spec.get("label_separator")
 
     def labels_of(cell: str) -> list[str]:
