@@ -306,6 +306,7 @@ def test_audiocaps_end_to_end_reports_missing_clips(audiocaps_dir, tmp_path):
     assert res.exit_code == 0, res.output
     result = json.loads(next(out.glob("*/audiocaps.json")).read_text())
     assert result["n_listed"] == 6 and result["n_missing"] == 1 and result["n_clips"] == 5
+    assert "1 of the 6 listed clips have no local audio" in " ".join(res.output.split())
     assert result["dataset_info"]["coverage"] == pytest.approx(5 / 6)
     n_captions = 2 + 5 + 3 + 5 + 5  # the missing clip's captions are not queries
     assert result["n_captions"] == n_captions

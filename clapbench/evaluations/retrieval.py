@@ -63,6 +63,12 @@ def evaluate_retrieval(ctx: TaskContext) -> Outcome:
     empty = [item.path for item in dataset.items if not item.captions]
     if empty:
         raise DataError(f"{dataset.root / empty[0]}: clip has no caption; a retrieval task needs captions for every clip")
+    info = dict(dataset.info)
+    if info.get("n_missing"):
+        ctx.console.print(
+            f"[yellow]{spec.name}[/]: {info['n_missing']} of the {info['n_listed']} listed clips have no local audio; "
+            "evaluating the clips found (the result records n_listed and n_missing)"
+        )
     template = spec.templates[0]
     captions = [template.format(c) for item in dataset.items for c in item.captions]
     caption_clip = np.repeat(np.arange(len(dataset.items)), [len(item.captions) for item in dataset.items])
@@ -81,7 +87,6 @@ def evaluate_retrieval(ctx: TaskContext) -> Outcome:
         value = chance_level(key, n_candidates[direction], ranks[direction].n_relevant)
         if value is not None:
             chances[key] = value
-    info = dict(dataset.info)
     extra: dict[str, Any] = {
         "n_clips": len(dataset.items),
         "n_captions": len(captions),
