@@ -48,7 +48,7 @@ def load_task_data(spec: TaskSpec, options: RunOptions) -> Dataset:
         # A smoke run: a seeded sample of clips, marked as such in the result.
         rng = np.random.default_rng(options.seed)
         keep = np.sort(rng.permutation(len(dataset.items))[: options.limit])
-        dataset = Dataset(dataset.root, dataset.classes, [dataset.items[i] for i in keep], dataset.folds)
+        dataset = Dataset(dataset.root, dataset.classes, [dataset.items[i] for i in keep], dataset.folds, dataset.info)
     return dataset
 
 
@@ -78,7 +78,8 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
         "bootstrap": {"resamples": options.n_resamples, "seed": options.seed, "method": "percentile, items resampled with replacement"},
         "n_items": len(dataset.items),
         "n_classes": len(dataset.classes),
-        "chance": spec.chance if spec.chance is not None else 1.0 / len(dataset.classes),
+        # Tasks without classes (retrieval) state their chance level in outcome.extra.
+        "chance": spec.chance if spec.chance is not None else (1.0 / len(dataset.classes) if dataset.classes else None),
         "classes": dataset.classes,
         "folds": sorted({i.fold for i in dataset.items if i.fold is not None}, key=_fold_key),
         "limited": options.limit is not None,
