@@ -261,10 +261,17 @@ def test_source_option_builds_items_from_another_task(tones, tmp_path):
     tasks_dir.mkdir()
     esc50 = Path(registry()["esc50"].source_file).read_text()
     (tasks_dir / "tones.yaml").write_text(esc50.replace("name: esc50", "name: tones"))
-    res = run_cli("run", "--model", HEARING, "--tasks", "zste-5", "--source", "tones", "--tasks-dir", tasks_dir, "--data", f"tones={tones}", "--output", tmp_path / "out", "--workers", "0", "--limit", "5")
+    res = run_cli(
+        "run", "--model", HEARING, "--tasks", "zste-5", "--source", "tones", "--tasks-dir", tasks_dir, "--data", f"tones={tones}",
+        "--output", tmp_path / "out", "--workers", "0", "--limit", "5", "--prompt", "second=and the second sound is {}", "--save-predictions",
+    )
     assert res.exit_code == 0, res.output
-    r = json.loads((tmp_path / "out" / "plugins_temporal.order_hearing_model" / "zste-5@tones.json").read_text())
+    folder = tmp_path / "out" / "plugins_temporal.order_hearing_model"
+    r = json.loads((folder / "zste-5@tones.json").read_text())
     assert r["task"] == "zste-5@tones" and r["temporal"]["pairs"]["source_task"] == "tones" and r["main_score"] == 1.0
+    # the overridden wording is the one used and recorded; the other keeps the task file's
+    assert r["temporal"]["prompts"] == {"first": "In this concatenated sound, the first sound is {}", "second": "and the second sound is {}"}
+    assert (folder / "zste-5@tones.pairs.csv").is_file() and (folder / "zste-5@tones.predictions.csv").is_file()
 
 
 def test_random_tiny_clap_scores_near_chance(tiny_model, tones, tmp_path):

@@ -35,6 +35,7 @@ from clapbench.temporal.probe import PairItems, embed_captions, embed_items, loa
 from clapbench.temporal.prompts import check_prompts, relation, zs4_captions
 
 DIRECTIONS = (("A then B", "a", "b"), ("B then A", "b", "a"))  # item, first class, second class
+METRICS = ("accuracy", "pair_accuracy")
 
 
 @evaluation("zste")
@@ -42,6 +43,9 @@ def evaluate_zste(ctx: TaskContext) -> Outcome:
     probe = ctx.spec.evaluation.get("probe")
     if probe not in PROBES:
         raise TaskError(f"{ctx.spec.source_file}: evaluation.probe must be one of 1, 2, 3, 4, 5 for type zste, got {probe!r}")
+    unknown = [m for m in ctx.spec.metrics if m not in METRICS]
+    if unknown:
+        raise TaskError(f"{ctx.spec.source_file}: metric '{unknown[0]}' is not one of the zste metrics ({', '.join(METRICS)})")
     return PROBES[probe](ctx)
 
 
@@ -56,9 +60,6 @@ def _outcome(ctx: TaskContext, items: PairItems, rows: list[dict], item_chance: 
     p = np.broadcast_to(np.asarray(item_chance, dtype=np.float64), (len(items.pairs),))
     values = {"accuracy": correct.mean().to_numpy(), "pair_accuracy": correct.all().to_numpy().astype(float)}
     chances = {"accuracy": float(p.mean()), "pair_accuracy": float((p**n_items).mean())}
-    unknown = [m for m in ctx.spec.metrics if m not in values]
-    if unknown:
-        raise TaskError(f"{ctx.spec.source_file}: metric '{unknown[0]}' is not one of the zste metrics ({', '.join(values)})")
     metrics, ci95 = score_pairs(ctx, {m: values[m] for m in ctx.spec.metrics})
     rule += f"; pair_accuracy: chance of one item to the power {n_items}" if n_items > 1 else ""
     extra = result_fields(ctx, items, {m: chances[m] for m in ctx.spec.metrics}, rule, prompts, per_item)
@@ -174,7 +175,7 @@ def probe_positions(ctx: TaskContext) -> Outcome:
     second = l2_normalize(embed_texts(ctx.loaded, [prompts["second"].format(c) for c in show]))
     names = np.array(ctx.dataset.classes)
     rows = []
-    for order, (item, one, two) in enumerate(DIRECTIONS):
+    for order, (item, one, _) in enumerate(DIRECTIONS):
         want1, want2 = (items.a, items.b) if one == "a" else (items.b, items.a)
         s1, s2 = emb[item] @ first.T, emb[item] @ second.T
         m = np.minimum(margin(s1, want1), margin(s2, want2))  # both must be right
