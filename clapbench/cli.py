@@ -48,6 +48,24 @@ def _parse_data(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _override_prompts(specs: list, values: tuple[str, ...]) -> list:
+    """Apply --prompt KEY=TEXT to every chosen task whose task file names prompt KEY."""
+    prompts = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip() or not text:
+            raise click.BadParameter(f"'{value}': expected KEY=TEXT, e.g. before='{{a}} then {{b}}'", param_hint="--prompt")
+        prompts[key.strip()] = text
+    for key in prompts:
+        if not any(key in s.prompts for s in specs):
+            known = sorted({k for s in specs for k in s.prompts})
+            raise click.BadParameter(
+                f"no chosen task has a prompt '{key}'; their prompts: {', '.join(known) or 'none (use --template for class templates)'}",
+                param_hint="--prompt",
+            )
+    return [s.with_prompts({k: v for k, v in prompts.items() if k in s.prompts}) for s in specs]
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="clapbench")
 def cli():
@@ -66,14 +84,17 @@ def cli():
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @click.option("--workers", type=click.IntRange(min=0), help="Decoding processes (0: decode in this process).")
 @click.option("--folds", help="Comma-separated official folds to evaluate (default: all).")
-@click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded sample of N clips (a smoke run, marked so).")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded sample of N clips, or the first N pairs of a temporal probe (a smoke run, marked so).")
 @click.option("--template", "templates", multiple=True, help="Override the task's prompt templates (repeatable; '{}' marks the class).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for crops, --limit sampling and the bootstrap.")
+@click.option("--prompt", "prompts", multiple=True, metavar="KEY=TEXT", help="Override a task's named prompt, e.g. before='{a} then {b}' (repeatable).")
+@click.option("--source", "source_name", help="Source task whose clips build the temporal probes' items (default: the task file's source_task).")
+@click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False), help="Pair list (a saved <task>.pairs.csv) to build the temporal probes' items from.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for crops, --limit sampling, pair sampling and the bootstrap.")
 @click.option("--bootstrap", "n_resamples", default=1000, show_default=True, type=click.IntRange(min=0), help="Bootstrap resamples for the 95% intervals.")
 @click.option("--save-predictions", is_flag=True, help="Write <task>.predictions.csv with a row per clip.")
 @click.option("--overwrite", is_flag=True, help="Recompute tasks whose result file exists.")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
-def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, seed, n_resamples, save_predictions, overwrite, tasks_dirs):
+def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs):
     """Evaluate a model on tasks and write one result file per task."""
     from clapbench.models import load_model
     from clapbench.registry import registry, resolve_tasks
@@ -81,9 +102,22 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
 
     if templates and not all("{}" in t for t in templates):
         raise click.BadParameter("each template must contain '{}' where the class name goes", param_hint="--template")
-    specs = resolve_tasks(task_names, registry(list(tasks_dirs)))
+    reg = registry(list(tasks_dirs))
+    specs = resolve_tasks(task_names, reg)
     if templates:
         specs = [s.with_templates(list(templates)) for s in specs]
+    if prompts:
+        specs = _override_prompts(specs, prompts)
+    derived = [s for s in specs if s.source is not None]
+    if (source_name or pairs_file) and not derived:
+        option = "--source" if source_name else "--pairs"
+        raise click.BadParameter("applies only to tasks built from a source task (zste, order-pairs); none was chosen", param_hint=option)
+    if source_name:
+        if source_name not in reg:
+            raise click.BadParameter(f"'{source_name}' is not a known task; see `clapbench tasks`", param_hint="--source")
+        specs = [s.with_source(reg[source_name]) if s.source is not None else s for s in specs]
+    if pairs_file and not Path(pairs_file).is_file():
+        raise click.BadParameter(f"{pairs_file}: file not found; expected a pair list (<task>.pairs.csv)", param_hint="--pairs")
     options = RunOptions(
         output=Path(output),
         data=_parse_data(data),
@@ -96,6 +130,7 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         n_resamples=n_resamples,
         save_predictions=save_predictions,
         overwrite=overwrite,
+        pairs=Path(pairs_file) if pairs_file else None,
     )
     loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id)
     console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")

@@ -39,6 +39,10 @@ class TaskSpec:
     groups: list[str] = field(default_factory=list)
     chance: float | None = None
     source_file: str = ""
+    # Named prompt wordings other than class templates (e.g. the temporal probes' "{a} before {b}").
+    prompts: dict[str, Any] = field(default_factory=dict)
+    # Tasks built from another task's clips (dataset.source_task) carry that task here.
+    source: "TaskSpec | None" = None
 
     @property
     def main_metric(self) -> str:
@@ -57,7 +61,9 @@ class TaskSpec:
         return self.evaluation["type"]
 
     def display_name(self, class_name: str) -> str:
-        """The class name as prompts should read it."""
+        """The class name as prompts should read it (a derived task reads its source's classes)."""
+        if self.source is not None:
+            return self.source.display_name(class_name)
         overrides = self.classes.get("prompt_names") or {}
         if class_name in overrides:
             return overrides[class_name]
@@ -71,6 +77,32 @@ class TaskSpec:
     def with_templates(self, templates: list[str]) -> "TaskSpec":
         clone = TaskSpec(**{**self.__dict__, "templates": list(templates)})
         return clone
+
+    def with_prompts(self, prompts: dict[str, str]) -> "TaskSpec":
+        return TaskSpec(**{**self.__dict__, "prompts": {**self.prompts, **prompts}})
+
+    @property
+    def source_task(self) -> str | None:
+        """The task whose dataset this task's items are built from (None: the task has its own)."""
+        name = self.dataset.get("source_task")
+        return str(name) if name else None
+
+    def with_source(self, source: "TaskSpec") -> "TaskSpec":
+        """This task built from ``source``; named ``task@source`` unless it is the task file's own source,
+        so results from different sources never share a file or a leaderboard column."""
+        check_source(self, source)
+        default = self.source_task
+        name = self.name if source.name == default else f"{self.name.split('@')[0]}@{source.name}"
+        return TaskSpec(**{**self.__dict__, "name": name, "source": source})
+
+
+def check_source(spec: TaskSpec, source: TaskSpec) -> None:
+    if source.source_task or source.eval_type != "zero-shot-classification" or source.multilabel:
+        raise TaskError(
+            f"task {spec.name}: source task '{source.name}' cannot build its items; expected a single-label "
+            f"classification task (evaluation type zero-shot-classification, multilabel false), got "
+            f"type '{source.eval_type}'{' (multi-label)' if source.multilabel else ''}"
+        )
 
 
 def template_sha(templates: list[str]) -> str:
@@ -95,12 +127,21 @@ def parse_task_file(path: Path) -> TaskSpec:
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
         raise TaskError(f"{path}: missing key(s) {', '.join(missing)}")
-    templates = raw["prompts"].get("templates") if isinstance(raw["prompts"], dict) else None
-    if not templates or not all(isinstance(t, str) and "{}" in t for t in templates):
-        raise TaskError(f"{path}: prompts.templates must be a list of strings each holding '{{}}'")
     evaluation = raw["evaluation"]
     if "type" not in evaluation or "main_metric" not in evaluation:
         raise TaskError(f"{path}: evaluation needs 'type' and 'main_metric'")
+    prompts = raw["prompts"]
+    if not isinstance(prompts, dict):
+        raise TaskError(f"{path}: prompts must be a mapping (prompts.templates: a list of strings holding '{{}}')")
+    templates = prompts.get("templates")
+    # Classification needs class templates; other evaluation types may name their own prompt wordings.
+    if templates is not None or evaluation["type"] == "zero-shot-classification":
+        if not templates or not all(isinstance(t, str) and "{}" in t for t in templates):
+            raise TaskError(f"{path}: prompts.templates must be a list of strings each holding '{{}}'")
+    named = {k: v for k, v in prompts.items() if k != "templates"}
+    bad = [k for k, v in named.items() if not isinstance(v, str)]
+    if bad:
+        raise TaskError(f"{path}: prompts.{bad[0]} must be a string")
     return TaskSpec(
         name=str(raw["name"]),
         version=str(raw["version"]),
@@ -109,12 +150,13 @@ def parse_task_file(path: Path) -> TaskSpec:
         description=str(raw.get("description", "")).strip(),
         citation=str(raw.get("citation", "")).strip(),
         dataset=dict(raw["dataset"]),
-        templates=list(templates),
+        templates=list(templates or []),
         evaluation=dict(evaluation),
         classes=dict(raw.get("classes") or {}),
         groups=list(raw.get("groups") or []),
         chance=raw.get("chance"),
         source_file=str(path),
+        prompts=named,
     )
 
 
@@ -127,6 +169,11 @@ def _load_registry(dirs: tuple[Path, ...]) -> dict[str, TaskSpec]:
             if path.stem != spec.name:
                 raise TaskError(f"{path}: file name must be the task name ('{spec.name}.yaml')")
             tasks.setdefault(spec.name, spec)  # earlier directories (user's) override built-ins
+    for name, spec in tasks.items():
+        if spec.source_task:
+            if spec.source_task not in tasks:
+                raise TaskError(f"{spec.source_file}: dataset.source_task '{spec.source_task}' is not a known task")
+            tasks[name] = spec.with_source(tasks[spec.source_task])
     return tasks
 
 

@@ -34,18 +34,22 @@ class RunOptions:
     n_resamples: int = 1000
     save_predictions: bool = False
     overwrite: bool = False
+    pairs: Path | None = None  # a saved pair list for tasks built from a source task (the temporal probes)
 
 
 def load_task_data(spec: TaskSpec, options: RunOptions) -> Dataset:
-    root = locate_dataset(spec.name, options.data, options.data_root)
-    dataset = read_dataset(root, spec.dataset, spec.classes.get("names"))
+    # A task built from a source task (the temporal probes) reads that task's dataset, found under its name.
+    data_spec = spec.source or spec
+    root = locate_dataset(data_spec.name, options.data, options.data_root)
+    dataset = read_dataset(root, data_spec.dataset, data_spec.classes.get("names"))
     if options.folds:
         unknown = [f for f in options.folds if f not in dataset.folds]
         if unknown:
             raise DataError(f"task {spec.name}: --folds {','.join(options.folds)} names fold '{unknown[0]}'; the task's folds are {', '.join(dataset.folds) or 'none'}")
         dataset = dataset.select_folds(options.folds)
-    if options.limit is not None:
-        # A smoke run: a seeded sample of clips, marked as such in the result.
+    if options.limit is not None and spec.source is None:
+        # A smoke run: a seeded sample of clips, marked as such in the result (tasks built from a
+        # source task limit their items, not the source's clips).
         rng = np.random.default_rng(options.seed)
         keep = np.sort(rng.permutation(len(dataset.items))[: options.limit])
         dataset = Dataset(dataset.root, dataset.classes, [dataset.items[i] for i in keep], dataset.folds, dataset.info)

@@ -67,6 +67,7 @@ def get_evaluation(name: str) -> Evaluation:
     # Importing the modules registers their evaluations.
     from clapbench.evaluations import zero_shot  # noqa: F401
     from clapbench.evaluations import retrieval  # noqa: F401
+    from clapbench.temporal import order, zste  # noqa: F401
 
     if name not in EVALUATIONS:
         from clapbench.errors import TaskError
