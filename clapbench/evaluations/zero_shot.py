@@ -38,7 +38,7 @@ def evaluate_zero_shot(ctx: TaskContext) -> Outcome:
     if not spec.multilabel:
         y = np.array([item.labels[0] for item in dataset.items])
         metrics, ci95 = evaluate_metrics(spec.metrics, SINGLE_LABEL, y, scores, **boot)
-        return Outcome(metrics, ci95, _predictions(dataset, y, scores))
+        return Outcome(metrics, ci95, _predictions(dataset, [dataset.classes[i] for i in y], y, scores))
     y = np.zeros(scores.shape, dtype=np.int8)
     for row, item in enumerate(dataset.items):
         y[row, list(item.labels)] = 1
@@ -49,38 +49,24 @@ def evaluate_zero_shot(ctx: TaskContext) -> Outcome:
         "classes_without_positives": absent,  # left out of mAP, as they have no defined AP
         "f1_rule": "top1: each clip is predicted to hold only its highest-scoring class",
     }
-    return Outcome(metrics, ci95, _multilabel_predictions(dataset, y, scores), extra)
+    labels = ["|".join(dataset.classes[c] for c in np.flatnonzero(row)) for row in y]
+    return Outcome(metrics, ci95, _predictions(dataset, labels, y, scores), extra)
 
 
-def _predictions(dataset: Dataset, y: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+def _predictions(dataset: Dataset, labels: list[str], y: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """A row per clip: its label(s), the top-1 class and whether it is right, and the top 5."""
     names = np.array(dataset.classes)
     order = np.argsort(-scores, axis=1, kind="stable")
-    top5 = order[:, : min(5, scores.shape[1])]
+    rows = np.arange(len(scores))
+    correct = order[:, 0] == y if y.ndim == 1 else y[rows, order[:, 0]] == 1
     return pd.DataFrame(
         {
             "path": [item.path for item in dataset.items],
             "fold": [item.fold for item in dataset.items],
-            "label": names[y],
+            "label": labels,
             "prediction": names[order[:, 0]],
-            "correct": order[:, 0] == y,
-            "score": scores[np.arange(len(y)), order[:, 0]].round(6),
-            "top5": ["|".join(names[row]) for row in top5],
-        }
-    )
-
-
-def _multilabel_predictions(dataset: Dataset, y: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-    names = np.array(dataset.classes)
-    order = np.argsort(-scores, axis=1, kind="stable")
-    top5 = order[:, : min(5, scores.shape[1])]
-    return pd.DataFrame(
-        {
-            "path": [item.path for item in dataset.items],
-            "fold": [item.fold for item in dataset.items],
-            "label": ["|".join(names[np.flatnonzero(row)]) for row in y],
-            "prediction": names[order[:, 0]],
-            "correct": y[np.arange(len(y)), order[:, 0]] == 1,
-            "score": scores[np.arange(len(y)), order[:, 0]].round(6),
-            "top5": ["|".join(names[row]) for row in top5],
+            "correct": correct,
+            "score": scores[rows, order[:, 0]].round(6),
+            "top5": ["|".join(names[row]) for row in order[:, : min(5, scores.shape[1])]],
         }
     )
