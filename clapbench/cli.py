@@ -230,6 +230,41 @@ def demo(output, clips_per_class):
     run_demo(Path(output), console, clips_per_class=clips_per_class)
 
 
+@cli.command()
+@click.argument("baseline", type=click.Path())
+@click.argument("new", type=click.Path())
+@click.option("--tasks", "task_names", help="Comma-separated tasks to compare (default: every task both hold).")
+@click.option("--max-drop", default=0.01, show_default=True, type=float, help="Largest tolerated drop of a main score (absolute).")
+@click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1), help="Significance level.")
+@click.option("--model-id", help="The model to take when a folder or leaderboard holds several.")
+@click.option("--bootstrap", "n_resamples", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the comparison as JSON.")
+def compare(baseline, new, task_names, max_drop, alpha, model_id, n_resamples, seed, json_out):
+    """Compare NEW results with BASELINE: paired bootstrap per task; exit 1 on a significant regression."""
+    from clapbench.results import compare as cmp
+    from clapbench.results.store import atomic_write_text
+
+    base_side, new_side = cmp.load_side(baseline, model_id), cmp.load_side(new, model_id)
+    wanted = [t.strip() for t in task_names.split(",")] if task_names else None
+    rows = cmp.compare(base_side, new_side, wanted, n_resamples=n_resamples, seed=seed, max_drop=max_drop, alpha=alpha)
+    table = Table(title=f"{new} vs {baseline} (max drop {max_drop}, alpha {alpha})")
+    for col in ("task", "metric", "baseline", "new", "diff", "95% CI of diff", "p", "verdict"):
+        table.add_column(col, justify="left" if col in ("task", "metric", "verdict") else "right")
+    style = {"improved": "green", "unchanged": "white", "regressed": "bold red"}
+    for r in rows:
+        ci = f"[{r.ci95[0]:+.4f}, {r.ci95[1]:+.4f}]" + ("" if r.paired else " (unpaired)")
+        table.add_row(r.task, r.metric, f"{r.baseline:.4f}", f"{r.new:.4f}", f"{r.diff:+.4f}", ci, f"{r.p_value:.3g}", f"[{style[r.verdict]}]{r.verdict}[/]")
+    console.print(table)
+    counts = {v: sum(r.verdict == v for r in rows) for v in ("improved", "unchanged", "regressed")}
+    console.print(", ".join(f"{n} {v}" for v, n in counts.items()))
+    if json_out:
+        settings = {"baseline": str(baseline), "new": str(new), "max_drop": max_drop, "alpha": alpha, "bootstrap": n_resamples, "seed": seed}
+        atomic_write_text(Path(json_out), cmp.to_json(rows, settings))
+    if counts["regressed"]:
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="clapbench")
 

@@ -18,7 +18,7 @@ from clapbench.errors import DataError
 from clapbench.evaluations import TaskContext, get_evaluation
 from clapbench.models.protocol import LoadedModel
 from clapbench.registry import TaskSpec, template_sha
-from clapbench.results.store import predictions_path, result_path, write_csv, write_json
+from clapbench.results.store import items_path, predictions_path, result_path, write_csv, write_json, write_npz
 
 
 @dataclass
@@ -108,6 +108,10 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
     }
     if options.save_predictions and outcome.predictions is not None:
         write_csv(predictions_path(options.output, loaded.model_id, spec.name), outcome.predictions)
+    if outcome.paired is not None:
+        p = outcome.paired
+        write_npz(items_path(options.output, loaded.model_id, spec.name), {"ids": np.array(p.ids), "kind": np.array(p.kind), "metric": np.array(p.metric), **p.arrays})
+        result["items_file"] = items_path(options.output, loaded.model_id, spec.name).name
     write_json(out_file, result)
     return result
 

@@ -29,6 +29,24 @@ class Outcome:
     ci95: dict[str, list[float]]
     predictions: "pd.DataFrame | None" = None
     extra: dict[str, Any] = field(default_factory=dict)  # evaluation-specific fields for the result file
+    # Per-item data from which the main metric can be recomputed on any resample of the items;
+    # saved as <task>.items.npz so that `clapbench compare` can run a paired bootstrap.
+    paired: "PairedItems | None" = None
+
+
+@dataclass
+class PairedItems:
+    """``ids`` name the items (clip paths, query ids); ``kind`` says how to recompute the main metric.
+
+    - "mean": the metric is the mean of ``arrays["values"]`` (one value per item).
+    - "classification": ``arrays["y"]`` (labels, or an (n, C) 0/1 matrix) and ``arrays["scores"]`` (n, C);
+      the metric is ``metric`` from the single- or multi-label metric table.
+    """
+
+    ids: list[str]
+    kind: str
+    metric: str
+    arrays: dict[str, np.ndarray]
 
 
 @dataclass

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from clapbench.data.dataset import Dataset
-from clapbench.evaluations import Outcome, TaskContext, evaluation
+from clapbench.evaluations import Outcome, PairedItems, TaskContext, evaluation
 from clapbench.evaluations.embedding import embed_texts, l2_normalize
 from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, evaluate_metrics
 from clapbench.models.protocol import LoadedModel
@@ -38,7 +38,7 @@ def evaluate_zero_shot(ctx: TaskContext) -> Outcome:
     if not spec.multilabel:
         y = np.array([item.labels[0] for item in dataset.items])
         metrics, ci95 = evaluate_metrics(spec.metrics, SINGLE_LABEL, y, scores, **boot)
-        return Outcome(metrics, ci95, _predictions(dataset, [dataset.classes[i] for i in y], y, scores))
+        return Outcome(metrics, ci95, _predictions(dataset, [dataset.classes[i] for i in y], y, scores), paired=_paired(spec, dataset, y, scores))
     y = np.zeros(scores.shape, dtype=np.int8)
     for row, item in enumerate(dataset.items):
         y[row, list(item.labels)] = 1
@@ -50,7 +50,16 @@ def evaluate_zero_shot(ctx: TaskContext) -> Outcome:
         "f1_rule": "top1: each clip is predicted to hold only its highest-scoring class",
     }
     labels = ["|".join(dataset.classes[c] for c in np.flatnonzero(row)) for row in y]
-    return Outcome(metrics, ci95, _predictions(dataset, labels, y, scores), extra)
+    return Outcome(metrics, ci95, _predictions(dataset, labels, y, scores), extra, paired=_paired(spec, dataset, y, scores))
+
+
+def _paired(spec: TaskSpec, dataset: Dataset, y: np.ndarray, scores: np.ndarray) -> PairedItems:
+    return PairedItems(
+        ids=[item.path for item in dataset.items],
+        kind="classification",
+        metric=spec.main_metric,
+        arrays={"y": y, "scores": scores.astype(np.float32), "multilabel": np.array(spec.multilabel)},
+    )
 
 
 def _predictions(dataset: Dataset, labels: list[str], y: np.ndarray, scores: np.ndarray) -> pd.DataFrame:

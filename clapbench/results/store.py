@@ -22,6 +22,10 @@ def predictions_path(output: Path, model_id: str, task: str) -> Path:
     return Path(output) / model_id / f"{task}.predictions.csv"
 
 
+def items_path(output: Path, model_id: str, task: str) -> Path:
+    return Path(output) / model_id / f"{task}.items.npz"
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,6 +35,22 @@ def atomic_write_text(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_npz(path: Path, arrays: dict[str, Any]) -> None:
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,194 @@
+"""Compare two result sets task by task: paired bootstrap over the same items, a p-value, a verdict.
+
+A CI gate fails a change that makes a model worse: a task is "regressed" when its main score dropped
+by more than ``max_drop`` and the drop is significant (one-sided bootstrap p < alpha).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clapbench.errors import ClapbenchError
+from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL
+
+
+@dataclass
+class Side:
+    """One side of a comparison: result dicts by task, and where per-item files live."""
+
+    label: str
+    results: dict[str, dict[str, Any]]
+    folder: Path | None  # None for a leaderboard CSV (scores only)
+
+
+@dataclass
+class TaskComparison:
+    task: str
+    metric: str
+    baseline: float
+    new: float
+    diff: float
+    ci95: list[float] | None
+    p_value: float | None  # two-sided, H0: no difference
+    p_regression: float | None  # one-sided, H0: drop no larger than max_drop
+    verdict: str  # improved / unchanged / regressed
+    paired: bool
+    n_items: int | None
+
+
+def load_side(path: str | Path, model_id: str | None = None) -> Side:
+    """A model's result folder, a results folder with one model (or ``model_id``), or a leaderboard CSV."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".csv":
+        return _side_from_leaderboard(path, model_id)
+    if not path.is_dir():
+        raise ClapbenchError(f"{path}: not found; expected a results folder or a leaderboard CSV")
+    folder = path
+    if not _result_files(folder):
+        models = sorted(p for p in folder.iterdir() if p.is_dir() and _result_files(p))
+        if model_id:
+            models = [p for p in models if p.name == model_id]
+        if len(models) != 1:
+            names = ", ".join(p.name for p in models) or "none"
+            raise ClapbenchError(f"{path}: expected result files of one model; found models: {names} (pass --model-id or the model's folder)")
+        folder = models[0]
+    results = {r["task"]: r for r in _result_files(folder)}
+    return Side(label=str(path), results=results, folder=folder)
+
+
+def _result_files(folder: Path) -> list[dict[str, Any]]:
+    out = []
+    for f in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(f.read_text())
+        except ValueError as exc:
+            raise ClapbenchError(f"{f}: not valid JSON ({exc})") from None
+        if isinstance(data, dict) and {"task", "main_score", "main_metric"} <= data.keys():
+            data["_file"] = str(f)
+            out.append(data)
+    return out
+
+
+def _side_from_leaderboard(path: Path, model_id: str | None) -> Side:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "model" not in table.columns:
+        raise ClapbenchError(f"{path}: missing column model; expected a clapbench leaderboard CSV")
+    if model_id:
+        table = table[table["model"] == model_id]
+    if len(table) != 1:
+        raise ClapbenchError(f"{path}: expected one model row (pass --model-id); found {len(table)}")
+    row = table.iloc[0]
+    results = {}
+    for col, value in row.items():
+        task = col.split("/")[-1]
+        if col in ("model", "mean", "complete") or task == "mean" or value in ("", "missing"):
+            continue
+        try:
+            results[task] = {"task": task, "main_score": float(value), "main_metric": None}
+        except ValueError:
+            continue
+    return Side(label=str(path), results=results, folder=None)
+
+
+def _load_items(side: Side, task: str) -> dict[str, np.ndarray]:
+    result = side.results[task]
+    name = result.get("items_file")
+    path = side.folder / name if (side.folder and name) else None
+    if path is None or not path.is_file():
+        raise ClapbenchError(f"{result.get('_file', side.label)}: no per-item file for task {task}; rerun it with this clapbench version to compare with significance")
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def metric_on_resamples(items: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """The main metric on each row of resampled item indices, from a per-item file."""
+    kind = str(items["kind"])
+    if kind == "mean":
+        return items["values"].astype(np.float64)[idx].mean(axis=1)
+    if kind == "classification":
+        table = MULTI_LABEL if bool(items["multilabel"]) else SINGLE_LABEL
+        return table[str(items["metric"])](items["y"], items["scores"], idx)
+    raise ClapbenchError(f"per-item file of kind '{kind}' is not understood by this clapbench version")
+
+
+def compare_task(
+    task: str, base: Side, new: Side, n_resamples: int, seed: int, max_drop: float, alpha: float
+) -> TaskComparison:
+    rb, rn = base.results[task], new.results[task]
+    if rb.get("task_version") is not None and rn.get("task_version") is not None and rb["task_version"] != rn["task_version"]:
+        raise ClapbenchError(f"task {task}: task versions differ (baseline {rb['task_version']}, new {rn['task_version']}); scores are not comparable")
+    if rb.get("main_metric") and rb["main_metric"] != rn["main_metric"]:
+        raise ClapbenchError(f"task {task}: main metrics differ (baseline {rb['main_metric']}, new {rn['main_metric']})")
+    metric = rn["main_metric"]
+    items_new = _load_items(new, task)
+    rng = np.random.default_rng(seed)
+    n = len(items_new["ids"])
+    idx = rng.integers(0, n, size=(n_resamples, n)) if n_resamples > 0 else np.arange(n)[None, :]
+    identity = np.arange(n)[None, :]
+    if base.folder is not None:
+        items_base = _load_items(base, task)
+        if not np.array_equal(items_base["ids"], items_new["ids"]):
+            items_base = _align(items_base, items_new["ids"])
+        if items_base is None:
+            items_base = _load_items(base, task)
+            only_b = sorted(set(items_base["ids"].tolist()) - set(items_new["ids"].tolist()))
+            only_n = sorted(set(items_new["ids"].tolist()) - set(items_base["ids"].tolist()))
+            what = f"{len(only_b)} only in the baseline (e.g. {only_b[:1]}), {len(only_n)} only in the new results (e.g. {only_n[:1]})" if (only_b or only_n) else "repeated item ids"
+            raise ClapbenchError(f"task {task}: the two runs scored different items: {what}")
+        base_score = float(metric_on_resamples(items_base, identity)[0])
+        diffs = metric_on_resamples(items_new, idx) - metric_on_resamples(items_base, idx)
+        paired = True
+    else:
+        # A leaderboard CSV has no items: the baseline is a fixed number; resample the new run only.
+        base_score = float(rb["main_score"])
+        diffs = metric_on_resamples(items_new, idx) - base_score
+        paired = False
+    new_score = float(metric_on_resamples(items_new, identity)[0])
+    diff = new_score - base_score
+    b = len(diffs)
+    p_two = float(min(1.0, 2 * min((1 + np.sum(diffs <= 0)) / (b + 1), (1 + np.sum(diffs >= 0)) / (b + 1))))
+    p_reg = float((1 + np.sum(diffs >= -max_drop)) / (b + 1))
+    p_imp = float((1 + np.sum(diffs <= 0)) / (b + 1))
+    if diff < -max_drop and p_reg < alpha:
+        verdict = "regressed"
+    elif diff > 0 and p_imp < alpha:
+        verdict = "improved"
+    else:
+        verdict = "unchanged"
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return TaskComparison(task, metric, base_score, new_score, diff, [float(lo), float(hi)], p_two, p_reg, verdict, paired, n)
+
+
+def _align(items: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndarray] | None:
+    """Reorder a per-item file to ``ids``; None when the item sets differ."""
+    position = {k: i for i, k in enumerate(items["ids"].tolist())}
+    if len(position) != len(items["ids"]) or len(ids) != len(position) or any(k not in position for k in ids.tolist()):
+        return None
+    order = np.array([position[k] for k in ids.tolist()])
+    n = len(order)
+    return {k: (v[order] if v.ndim >= 1 and v.shape[0] == n else v) for k, v in items.items()}
+
+
+def compare(
+    base: Side, new: Side, tasks: list[str] | None = None, n_resamples: int = 1000, seed: int = 0, max_drop: float = 0.01, alpha: float = 0.05
+) -> list[TaskComparison]:
+    common = sorted(set(base.results) & set(new.results))
+    if tasks:
+        missing = [t for t in tasks if t not in common]
+        if missing:
+            raise ClapbenchError(f"task {missing[0]}: not in both result sets (baseline {base.label}, new {new.label})")
+        common = [t for t in common if t in tasks]
+    if not common:
+        raise ClapbenchError(f"no task in common between {base.label} and {new.label}")
+    return [compare_task(t, base, new, n_resamples, seed, max_drop, alpha) for t in common]
+
+
+def to_json(rows: list[TaskComparison], settings: dict[str, Any]) -> str:
+    counts = {v: sum(r.verdict == v for r in rows) for v in ("improved", "unchanged", "regressed")}
+    return json.dumps({"settings": settings, "summary": counts, "tasks": [asdict(r) for r in rows]}, indent=2) + "\n"
