@@ -12,7 +12,7 @@ import numpy as np
 from rich.console import Console
 
 import clapbench
-from clapbench.data import locate_dataset, read_dataset
+from clapbench.data import locate_dataset, read_location
 from clapbench.data.dataset import Dataset
 from clapbench.errors import DataError
 from clapbench.evaluations import TaskContext, get_evaluation
@@ -37,8 +37,8 @@ class RunOptions:
 
 
 def load_task_data(spec: TaskSpec, options: RunOptions) -> Dataset:
-    root = locate_dataset(spec.name, options.data, options.data_root)
-    dataset = read_dataset(root, spec.dataset, spec.classes.get("names"))
+    location = locate_dataset(spec.name, options.data, options.data_root)
+    dataset = read_location(location, spec.dataset, spec.classes.get("names"))
     if options.folds:
         unknown = [f for f in options.folds if f not in dataset.folds]
         if unknown:
