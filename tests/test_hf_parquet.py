@@ -159,6 +159,20 @@ def test_class_label_names_from_the_schema(esc50_dir, tmp_path):
     assert dataset.items[3].path == "train.parquet#3" and dataset.folds == []
 
 
+def test_class_label_target_needs_no_names_column(esc50_hf, tmp_path):
+    """A copy whose target is a ClassLabel and which has no category column reads with the same classes."""
+    folder, _ = esc50_hf
+    spec = registry()["esc50"]
+    expected = read_hf_dataset(folder, spec.dataset)
+    for path in sorted(folder.glob("data/*.parquet")):
+        table = pq.read_table(path).drop_columns(["category"])
+        features = {k: v for k, v in ESC50_FEATURES.items() if k != "category"}
+        features["target"] = {"names": expected.classes, "_type": "ClassLabel"}
+        write_hf_parquet(tmp_path / "data" / path.name, {n: table.column(n) for n in table.column_names}, features)
+    dataset = read_hf_dataset(tmp_path, spec.dataset)
+    assert dataset.classes == expected.classes and dataset.items == expected.items
+
+
 def test_multilabel_sequence_of_class_labels(esc50_dir, tmp_path):
     files = sorted((esc50_dir / "audio").iterdir())[:3]
     features = {"audio": {"_type": "Audio"}, "labels": {"feature": {"names": ["a", "b", "c"], "_type": "ClassLabel"}, "_type": "Sequence"}}

@@ -8,7 +8,7 @@ columns hold what:
   audio_column: the Audio column (default ``audio``)
   label_column: integers (ClassLabel indices), strings, or lists of either (multi-label)
   label_names_column: a column holding each row's class name, for integer labels whose parquet
-         schema carries no ClassLabel names
+         schema carries no ClassLabel names (not read, and not required, when it does)
   label_separator: for string labels that join several classes
   fold_column, folds: the official folds (``folds`` defaults to the task's ``dataset.folds``)
 
@@ -100,7 +100,10 @@ def read_hf_dataset(root: Path, dataset_spec: dict[str, Any], class_names: list[
         except Exception as exc:
             raise DataError(f"{file}: cannot read as parquet ({exc})") from None
         schema = handle.schema_arrow
-        wanted = [c for c in (label_col, names_col, fold_col) if c]
+        names = class_label_names(schema_features(schema).get(label_col))
+        # ClassLabel names in the schema make the names column unnecessary (it may be absent from such a copy).
+        row_names_col = names_col if names is None else None
+        wanted = [c for c in (label_col, row_names_col, fold_col) if c]
         absent = [c for c in [audio_col, *wanted] if c not in schema.names]
         if absent:
             raise DataError(f"{file}: missing column(s) {', '.join(absent)}; found {', '.join(schema.names)}")
@@ -108,7 +111,6 @@ def read_hf_dataset(root: Path, dataset_spec: dict[str, Any], class_names: list[
         is_struct = pa.types.is_struct(audio_type) and audio_type.get_field_index("bytes") >= 0
         if not (is_struct or pa.types.is_binary(audio_type) or pa.types.is_large_binary(audio_type)):
             raise DataError(f"{file}: column {audio_col} is {audio_type}; expected datasets' Audio struct {{bytes, path}} or binary")
-        names = class_label_names(schema_features(schema).get(label_col))
         if names is not None:
             if label_names is not None and names != label_names:
                 raise DataError(f"{file}: the ClassLabel names of column {label_col} differ from those of {files[0]}")
@@ -119,13 +121,13 @@ def read_hf_dataset(root: Path, dataset_spec: dict[str, Any], class_names: list[
         except Exception as exc:
             raise DataError(f"{file}: cannot read columns {', '.join(wanted)} ({exc})") from None
         labels = table.column(label_col).to_pylist()
-        row_names = table.column(names_col).to_pylist() if names_col else [None] * len(labels)
+        row_names = table.column(row_names_col).to_pylist() if row_names_col else [None] * len(labels)
         folds = table.column(fold_col).to_pylist() if fold_col else [None] * len(labels)
         rel = file.relative_to(root).as_posix()
         for row, (cell, name_cell, fold) in enumerate(zip(labels, row_names, folds)):
-            rows.append((clip_ref(rel, row, audio_col), _as_list(cell, sep), _as_list(name_cell, sep) if names_col else None, fold))
+            rows.append((clip_ref(rel, row, audio_col), _as_list(cell, sep), _as_list(name_cell, sep) if row_names_col else None, fold))
 
-    named = [(ref, _label_names(ref, labels, names, label_names, class_names, label_col, names_col), fold) for ref, labels, names, fold in rows]
+    named = [(ref, _label_names(root / ref, labels, names, label_names, class_names, label_col, names_col), fold) for ref, labels, names, fold in rows]
     if class_names is None:
         class_names = label_names or _class_order(root, rows, named)
     index = {name: i for i, name in enumerate(class_names)}
