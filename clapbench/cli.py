@@ -1,4 +1,4 @@
-"""The clapbench command line: run, tasks, leaderboard, demo."""
+"""The clapbench command line: run, tasks, data check, leaderboard, demo."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def cli():
 @cli.command()
 @click.option("--model", "model_spec", required=True, help="HF ClapModel folder, or a plugin package.module:factory.")
 @click.option("--tasks", "task_names", required=True, help="Comma-separated task or group names (see `clapbench tasks`).")
-@click.option("--data", "data", multiple=True, metavar="NAME=PATH", help="Dataset folder of a task (repeatable).")
+@click.option("--data", "data", multiple=True, metavar="NAME=PATH", help="Dataset folder of a task (repeatable; hf:PATH for a HuggingFace parquet folder).")
 @click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding one DIR/<task-name>/ per task.")
 @click.option("--output", type=click.Path(file_okay=False), default="results", show_default=True, help="Results folder.")
 @click.option("--model-id", help="Name of the model in results and leaderboards (default: folder or plugin name).")
@@ -158,64 +158,127 @@ def _score_table(results: list[dict]) -> Table:
 
 @cli.command()
 @click.option("--data-root", type=click.Path(file_okay=False), help="Show whether each task's data is found here.")
+@click.option("--data", "data", multiple=True, metavar="NAME=PATH", help="Dataset folder of a task (repeatable; hf:PATH for a HuggingFace parquet folder).")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True))
-def tasks(data_root, tasks_dirs):
-    """List the registered tasks."""
-    from clapbench.registry import registry
+def tasks(data_root, data, tasks_dirs):
+    """List the registered tasks and their groups."""
+    from clapbench.data.locate import data_present, find_location
+    from clapbench.registry import groups, registry
 
     reg = registry(list(tasks_dirs))
+    locations = _parse_data(data)
     table = Table(title=f"{len(reg)} tasks")
     for col in ("task", "domain", "classes", "metric", "chance", "version", "evaluation"):
         table.add_column(col)
-    if data_root:
+    if data_root or locations:
         table.add_column("data")
     for name, spec in sorted(reg.items(), key=lambda kv: (kv[1].domain, kv[0])):
         count = spec.classes.get("count")
         chance = spec.chance if spec.chance is not None else (1.0 / count if count else None)
         row = [name, spec.domain, str(count or "?"), spec.main_metric, f"{chance:.3f}" if chance else "?", spec.version, spec.eval_type]
-        if data_root:
-            row.append("[green]found[/]" if (Path(data_root) / name).is_dir() else "[red]missing[/]")
+        if data_root or locations:
+            if name in locations or data_root:
+                found = data_present(find_location(name, locations, data_root), spec.dataset)
+                row.append("[green]found[/]" if found else "[red]missing[/]")
+            else:
+                row.append("[dim]not given[/]")
         table.add_row(*row)
     console.print(table)
+    named = groups(reg)
+    console.print("groups: " + ", ".join(f"{g} ({len(named[g])})" for g in sorted(named)), highlight=False)
+    if data_root or locations:
+        console.print("[dim]data: a quick look for each folder and its layout's metadata; `clapbench data check` reads it all[/]")
+
+
+@cli.group()
+def data():
+    """Check datasets before a run."""
+
+
+@data.command("check")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding one DIR/<task-name>/ per task.")
+@click.option("--data", "data_paths", multiple=True, metavar="NAME=PATH", help="Dataset folder of a task (repeatable; hf:PATH for a HuggingFace parquet folder).")
+@click.option("--tasks", "task_names", help="Comma-separated tasks or groups (default: all with --data-root, else those given with --data).")
+@click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
+def data_check(data_root, data_paths, task_names, tasks_dirs):
+    """Read each task's metadata as a run would: found, missing or malformed, and the first problem.
+
+    Exits 0 only when every asked task is usable, 1 otherwise (2 for bad usage)."""
+    from clapbench.data.check import FOUND, MISSING, check_tasks
+    from clapbench.registry import registry, resolve_tasks
+
+    locations = _parse_data(data_paths)
+    if not data_root and not locations:
+        raise click.UsageError("pass --data-root DIR and/or --data NAME=PATH")
+    reg = registry(list(tasks_dirs))
+    unknown = sorted(set(locations) - set(reg))
+    if unknown:
+        raise click.BadParameter(f"'{unknown[0]}' is not a task; see `clapbench tasks`", param_hint="--data")
+    specs = resolve_tasks(task_names or ("all" if data_root else ",".join(locations)), reg)
+    rows = check_tasks(specs, locations, data_root)
+    table = Table(title="data check")
+    for col in ("task", "status", "clips", "classes", "location", "problem"):
+        table.add_column(col, overflow="fold")
+    colour = {FOUND: "green", MISSING: "yellow"}
+    for r in rows:
+        status = f"[{colour.get(r.status, 'red')}]{r.status}[/]" + (" (hf)" if r.format == "hf-parquet" else "")
+        detail = r.problem or (f"[dim]{r.note}[/]" if r.note else "")
+        table.add_row(r.task, status, _count(r.clips), _count(r.classes), r.location or "", detail)
+    console.print(table)
+    usable = sum(r.usable for r in rows)
+    console.print(f"{usable} of {len(rows)} task(s) usable", highlight=False)
+    sys.exit(0 if usable == len(rows) else 1)
+
+
+def _count(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 @cli.command()
 @click.argument("results_dir", type=click.Path())
 @click.option("-o", "--output", "csv_out", type=click.Path(dir_okay=False), help="Write the leaderboard as CSV.")
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the leaderboard as Markdown.")
-@click.option("--tasks", "task_names", help="Columns to show (default: every task found).")
-def leaderboard(results_dir, csv_out, md_out, task_names):
-    """Build a leaderboard from a results folder."""
+@click.option("--tasks", "task_names", help="Tasks or groups to show (default: every task found).")
+@click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
+def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs):
+    """Build a leaderboard from a results folder: task columns grouped by domain, a mean per domain and overall."""
     from clapbench.errors import ClapbenchError
-    from clapbench.results.leaderboard import build_leaderboard, to_csv_frame, to_markdown
+    from clapbench.registry import groups, registry
+    from clapbench.results.leaderboard import build_leaderboard, column_kind, to_csv_frame, to_markdown
     from clapbench.results.store import atomic_write_text, load_results
 
     results = load_results(Path(results_dir))
     if not results:
         raise ClapbenchError(f"{results_dir}: no result files (<model-id>/<task>.json) found")
-    wanted = [t.strip() for t in task_names.split(",")] if task_names else None
-    table, domains = build_leaderboard(results, wanted)
+    reg = registry(list(tasks_dirs))
+    wanted = None
+    if task_names:
+        # Group names expand through the registry; other names are taken as given (results of unregistered tasks).
+        named = groups(reg)
+        wanted = [t for n in task_names.split(",") if n.strip() for t in named.get(n.strip(), [n.strip()])]
+    table, domains = build_leaderboard(results, wanted, {name: spec.domain for name, spec in reg.items()})
     if csv_out:
         atomic_write_text(Path(csv_out), to_csv_frame(table).to_csv(index=False))
     markdown = to_markdown(table, domains)
     if md_out:
         atomic_write_text(Path(md_out), markdown)
+    shown = [c for c in table.columns if column_kind(c)[0] in ("model", "task", "domain-mean", "mean")]
     rich_table = Table(title="leaderboard (main metric, %)")
-    for col in table.columns:
-        if col != "complete":
-            rich_table.add_column(col)
+    for col in shown:
+        kind, domain, label = column_kind(col)
+        rich_table.add_column(f"{domain}\n{label}" if domain else label, justify="left" if kind == "model" else "right")
     for _, row in table.iterrows():
         cells = []
-        for col in table.columns:
-            if col == "complete":
-                continue
+        for col in shown:
+            kind, domain, _ = column_kind(col)
             v = row[col]
-            if col == "model":
+            if kind == "model":
                 cells.append(str(v))
             elif v is None or v != v:
                 cells.append("[red]missing[/]")
             else:
-                cells.append(f"{100 * float(v):.2f}" + ("" if col != "mean" or row["complete"] else " [yellow](incomplete)[/]"))
+                complete = row[f"{domain}/complete"] if kind == "domain-mean" else row["complete"] if kind == "mean" else True
+                cells.append(f"{100 * float(v):.2f}" + ("" if complete else " [yellow](incomplete)[/]"))
         rich_table.add_row(*cells)
     console.print(rich_table)
 

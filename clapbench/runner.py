@@ -12,7 +12,7 @@ import numpy as np
 from rich.console import Console
 
 import clapbench
-from clapbench.data import locate_dataset, read_dataset
+from clapbench.data import locate_dataset, read_location
 from clapbench.data.dataset import Dataset
 from clapbench.errors import DataError
 from clapbench.evaluations import TaskContext, get_evaluation
@@ -40,8 +40,8 @@ class RunOptions:
 def load_task_data(spec: TaskSpec, options: RunOptions) -> Dataset:
     # A task built from a source task (the temporal probes) reads that task's dataset, found under its name.
     data_spec = spec.source or spec
-    root = locate_dataset(data_spec.name, options.data, options.data_root)
-    dataset = read_dataset(root, data_spec.dataset, data_spec.classes.get("names"))
+    location = locate_dataset(data_spec.name, options.data, options.data_root)
+    dataset = read_location(location, data_spec.dataset, data_spec.classes.get("names"))
     if options.folds:
         unknown = [f for f in options.folds if f not in dataset.folds]
         if unknown:

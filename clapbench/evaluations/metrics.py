@@ -8,6 +8,7 @@ estimate and its interval come from one implementation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -132,15 +133,27 @@ def mean_average_precision(y: np.ndarray, scores: np.ndarray, idx: np.ndarray) -
 
 
 def top1_decisions(scores: np.ndarray) -> np.ndarray:
-    """The F1 threshold rule: each clip is predicted to hold its single highest-scoring class."""
+    """The default F1 decision rule: each clip is predicted to hold its single highest-scoring class."""
     pred = np.zeros(scores.shape, dtype=np.float32)
     pred[np.arange(len(scores)), scores.argmax(axis=1)] = 1
     return pred
 
 
-def _f1_counts(y: np.ndarray, scores: np.ndarray, idx: np.ndarray):
+def threshold_decisions(threshold: float) -> Callable[[np.ndarray], np.ndarray]:
+    """An F1 decision rule: each clip is predicted to hold every class scoring at least ``threshold``."""
+
+    def decide(scores: np.ndarray) -> np.ndarray:
+        return (scores >= threshold).astype(np.float32)
+
+    return decide
+
+
+Decisions = Callable[[np.ndarray], np.ndarray]
+
+
+def _f1_counts(y: np.ndarray, scores: np.ndarray, idx: np.ndarray, decide: Decisions = top1_decisions):
     counts = _counts(idx, len(y))
-    pred = top1_decisions(scores)
+    pred = decide(scores)
     yf = y.astype(np.float32)
     tp = counts @ (pred * yf)
     fp = counts @ (pred * (1 - yf))
@@ -149,16 +162,24 @@ def _f1_counts(y: np.ndarray, scores: np.ndarray, idx: np.ndarray):
 
 
 @_metric("f1_micro", MULTI_LABEL)
-def f1_micro(y: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    tp, fp, fn = (a.sum(axis=1) for a in _f1_counts(y, scores, idx))
+def f1_micro(y: np.ndarray, scores: np.ndarray, idx: np.ndarray, decide: Decisions = top1_decisions) -> np.ndarray:
+    tp, fp, fn = (a.sum(axis=1) for a in _f1_counts(y, scores, idx, decide))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
 
 
 @_metric("f1_macro", MULTI_LABEL)
-def f1_macro(y: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def f1_macro(y: np.ndarray, scores: np.ndarray, idx: np.ndarray, decide: Decisions = top1_decisions) -> np.ndarray:
     """Mean F1 over all classes (sklearn's f1_score(average='macro'), zero_division=0)."""
-    tp, fp, fn = _f1_counts(y, scores, idx)
+    tp, fp, fn = _f1_counts(y, scores, idx, decide)
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
     return f1.mean(axis=1)
+
+
+def multi_label_metrics(decide: Decisions = top1_decisions) -> dict[str, Metric]:
+    """The multi-label metrics with F1 taken under the decision rule ``decide``."""
+    table = dict(MULTI_LABEL)
+    table["f1_micro"] = partial(f1_micro, decide=decide)
+    table["f1_macro"] = partial(f1_macro, decide=decide)
+    return table

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clapbench.errors import ClapbenchError
-from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL
+from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, multi_label_metrics, threshold_decisions
 
 
 @dataclass
@@ -112,7 +112,10 @@ def metric_on_resamples(items: dict[str, np.ndarray], idx: np.ndarray) -> np.nda
     if kind == "mean":
         return items["values"].astype(np.float64)[idx].mean(axis=1)
     if kind == "classification":
-        table = MULTI_LABEL if bool(items["multilabel"]) else SINGLE_LABEL
+        table = SINGLE_LABEL
+        if bool(items["multilabel"]):
+            threshold = float(items["f1_threshold"]) if "f1_threshold" in items else float("nan")
+            table = MULTI_LABEL if np.isnan(threshold) else multi_label_metrics(threshold_decisions(threshold))
         return table[str(items["metric"])](items["y"], items["scores"], idx)
     raise ClapbenchError(f"per-item file of kind '{kind}' is not understood by this clapbench version")
 

@@ -1,7 +1,10 @@
-"""Turn result files into a leaderboard: a row per model, a column per task, and honest means.
+"""Turn result files into a leaderboard: a row per model, task columns grouped by domain, honest means.
 
-A model missing a task shows the cell as missing and its mean as incomplete: never an average
-over fewer tasks presented as if it were complete.
+Columns are ``<domain>/<task>`` (each task's main metric), then per domain ``<domain>/mean`` and
+``<domain>/complete`` (left out when there is only one domain: they would repeat the overall
+ones), then ``mean`` and ``complete``. A mean is the plain mean over tasks. A model missing a task
+shows the cell as missing and every mean that should cover it as incomplete: never an average over
+fewer tasks presented as if it were complete.
 """
 
 from __future__ import annotations
@@ -13,51 +16,103 @@ import pandas as pd
 MISSING = "missing"
 
 
-def build_leaderboard(results: list[dict[str, Any]], tasks: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """(table, task -> domain). Columns: model, one per task, mean, complete."""
-    domains: dict[str, str] = {}
+def task_column(domain: str, task: str) -> str:
+    return f"{domain}/{task}"
+
+
+def build_leaderboard(
+    results: list[dict[str, Any]], tasks: list[str] | None = None, known_domains: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """(table, task -> domain). ``known_domains`` names the domain of asked tasks no result has."""
+    domains: dict[str, str] = dict(known_domains or {})
     scores: dict[str, dict[str, float]] = {}
     for r in results:
         model = r["model"]["id"] if isinstance(r["model"], dict) else str(r["model"])
         scores.setdefault(model, {})[r["task"]] = float(r["main_score"])
-        domains.setdefault(r["task"], r.get("domain", "other"))
-    task_names = tasks or sorted(domains, key=lambda t: (domains[t], t))
+        domains[r["task"]] = r.get("domain") or domains.get(r["task"], "other")
+    task_names = list(dict.fromkeys(tasks)) if tasks else sorted({r["task"] for r in results})
+    task_domain = {t: domains.get(t, "other") for t in task_names}
+    groups: dict[str, list[str]] = {}
+    for t in sorted(task_names, key=lambda t: (task_domain[t], t)):
+        groups.setdefault(task_domain[t], []).append(t)
+    per_domain = len(groups) > 1
+
+    columns = ["model"]
+    for domain, members in groups.items():
+        columns += [task_column(domain, t) for t in members]
+        if per_domain:
+            columns += [f"{domain}/mean", f"{domain}/complete"]
+    columns += ["mean", "complete"]
+
     rows = []
     for model in sorted(scores):
+        have = scores[model]
         row: dict[str, Any] = {"model": model}
-        have = [scores[model][t] for t in task_names if t in scores[model]]
-        for t in task_names:
-            row[t] = scores[model].get(t)
-        row["mean"] = sum(have) / len(have) if have else None
-        row["complete"] = len(have) == len(task_names)
+        for domain, members in groups.items():
+            for t in members:
+                row[task_column(domain, t)] = have.get(t)
+            if per_domain:
+                row[f"{domain}/mean"], row[f"{domain}/complete"] = _mean(have, members)
+        row["mean"], row["complete"] = _mean(have, task_names)
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["model", *task_names, "mean", "complete"])
+    table = pd.DataFrame(rows, columns=columns)
     if not table.empty:
         table = table.sort_values(["complete", "mean"], ascending=[False, False], na_position="last").reset_index(drop=True)
-    return table, {t: domains.get(t, "other") for t in task_names}
+    return table, task_domain
+
+
+def _mean(have: dict[str, float], tasks: list[str]) -> tuple[float | None, bool]:
+    present = [have[t] for t in tasks if t in have]
+    return (sum(present) / len(present) if present else None), len(present) == len(tasks)
+
+
+def column_kind(column: str) -> tuple[str, str | None, str]:
+    """(kind, domain, label) of a leaderboard column: kind is model, task, domain-mean, domain-complete, mean or complete."""
+    if column in ("model", "mean", "complete"):
+        return column, None, column
+    domain, _, name = column.rpartition("/")
+    if name == "mean":
+        return "domain-mean", domain, "mean"
+    if name == "complete":
+        return "domain-complete", domain, "complete"
+    return "task", domain, name
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (not isinstance(value, bool) and pd.isna(value))
 
 
 def to_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for col in out.columns:
-        if col not in ("model", "complete"):
-            out[col] = out[col].map(lambda v: MISSING if v is None or pd.isna(v) else round(float(v), 4))
+        if column_kind(col)[0] in ("task", "domain-mean", "mean"):
+            out[col] = out[col].map(lambda v: MISSING if _is_missing(v) else round(float(v), 4)).astype(object)
     return out
 
 
 def to_markdown(table: pd.DataFrame, domains: dict[str, str]) -> str:
-    tasks = [c for c in table.columns if c not in ("model", "mean", "complete")]
-    head = ["model", *[f"{t} ({domains.get(t, '')})" for t in tasks], "mean"]
+    """A Markdown table whose header groups task columns by domain (``domain / task``)."""
+    shown = [c for c in table.columns if column_kind(c)[0] in ("model", "task", "domain-mean", "mean")]
+    head = []
+    for c in shown:
+        kind, domain, label = column_kind(c)
+        head.append(f"{domain} / **mean**" if kind == "domain-mean" else f"{domain} / {label}" if domain else f"**{label}**" if kind == "mean" else label)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, row in table.iterrows():
-        cells = [str(row["model"])]
-        for t in tasks:
-            v = row[t]
-            cells.append("—" if v is None or pd.isna(v) else f"{100 * float(v):.2f}")
-        mean = row["mean"]
-        mean_text = "—" if mean is None or pd.isna(mean) else f"{100 * float(mean):.2f}"
-        cells.append(mean_text if row["complete"] else f"{mean_text} (incomplete)")
+        cells = []
+        for c in shown:
+            kind, domain, _ = column_kind(c)
+            v = row[c]
+            if kind == "model":
+                cells.append(str(v))
+                continue
+            text = "—" if _is_missing(v) else f"{100 * float(v):.2f}"
+            complete = row[f"{domain}/complete"] if kind == "domain-mean" else row["complete"] if kind == "mean" else True
+            cells.append(text if complete else f"{text} (incomplete)")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Scores are each task's main metric, in percent. A mean marked incomplete covers only the tasks that model has; — marks a missing task.")
+    lines.append(
+        "Scores are each task's main metric, in percent; a mean is the plain mean over the tasks it covers. "
+        "A mean marked incomplete covers only the tasks that model has; — marks a missing task."
+    )
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from clapbench.data.dataset import Dataset, Item
+from clapbench.data.locate import has_marker, layout_marker
 from clapbench.errors import DataError
 
 Reader = Callable[[Path, dict[str, Any], list[str] | None], Dataset]
@@ -54,9 +55,8 @@ def read_dataset(root: Path, spec: dict[str, Any], class_names: list[str] | None
 
 def resolve_root(root: Path, spec: dict[str, Any]) -> Path:
     """Accept the folder a user extracted into, or the archive's own top folder inside it."""
-    marker = spec.get("metadata") or spec.get("audio_dir")
     inner = spec.get("archive_root")
-    if marker and inner and not (root / marker).exists() and (root / inner / marker).exists():
+    if inner and layout_marker(spec) and not has_marker(root, spec) and has_marker(root / inner, spec):
         return root / inner
     return root
 
