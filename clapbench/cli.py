@@ -168,14 +168,15 @@ def tasks(data_root, data, tasks_dirs):
     reg = registry(list(tasks_dirs))
     locations = _parse_data(data)
     table = Table(title=f"{len(reg)} tasks")
-    for col in ("task", "domain", "classes", "metric", "chance", "version", "evaluation"):
-        table.add_column(col)
+    for col in ("task", "domain", "evaluation", "classes", "metric", "chance"):
+        table.add_column(col, no_wrap=True)
     if data_root or locations:
-        table.add_column("data")
+        table.add_column("data", no_wrap=True)
     for name, spec in sorted(reg.items(), key=lambda kv: (kv[1].domain, kv[0])):
         count = spec.classes.get("count")
         chance = spec.chance if spec.chance is not None else (1.0 / count if count else None)
-        row = [name, spec.domain, str(count or "?"), spec.main_metric, f"{chance:.3f}" if chance else "?", spec.version, spec.eval_type]
+        evaluation = spec.eval_type.replace("-classification", "")
+        row = [name, spec.domain, evaluation, str(count or "?"), spec.main_metric, f"{chance:.3f}" if chance else "?"]
         if data_root or locations:
             if name in locations or data_root:
                 found = data_present(find_location(name, locations, data_root), spec.dataset)
@@ -183,7 +184,7 @@ def tasks(data_root, data, tasks_dirs):
             else:
                 row.append("[dim]not given[/]")
         table.add_row(*row)
-    console.print(table)
+    console.print(table, width=max(console.width, 110))  # a listing: wider than a default 80-column pipe
     named = groups(reg)
     console.print("groups: " + ", ".join(f"{g} ({len(named[g])})" for g in sorted(named)), highlight=False)
     if data_root or locations:
