@@ -184,7 +184,7 @@ def tasks(data_root, data, tasks_dirs):
             else:
                 row.append("[dim]not given[/]")
         table.add_row(*row)
-    console.print(table, width=max(console.width, 110))  # a listing: wider than a default 80-column pipe
+    Console(width=max(console.width, 110)).print(table)  # a listing: wider than a default 80-column pipe
     named = groups(reg)
     console.print("groups: " + ", ".join(f"{g} ({len(named[g])})" for g in sorted(named)), highlight=False)
     if data_root or locations:
