@@ -48,7 +48,7 @@ def load_task_data(spec: TaskSpec, options: RunOptions) -> Dataset:
         # A smoke run: a seeded sample of clips, marked as such in the result.
         rng = np.random.default_rng(options.seed)
         keep = np.sort(rng.permutation(len(dataset.items))[: options.limit])
-        dataset = Dataset(dataset.root, dataset.classes, [dataset.items[i] for i in keep], dataset.folds)
+        dataset = Dataset(dataset.root, dataset.classes, [dataset.items[i] for i in keep], dataset.folds, dataset.info)
     return dataset
 
 
@@ -61,6 +61,9 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
     evaluate = get_evaluation(spec.eval_type)
     started = time.perf_counter()
     dataset = load_task_data(spec, options)
+    if dataset.info.get("n_missing"):
+        info = dataset.info
+        console.print(f"[yellow]{spec.name}[/]: {info['n_missing']} of {info['n_listed']} listed clips have no audio file here; evaluating the {info['n_found']} found (see dataset_info in the result)")
     outcome = evaluate(TaskContext(spec, dataset, loaded, options, console))
     seconds = time.perf_counter() - started
 
@@ -78,12 +81,13 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
         "bootstrap": {"resamples": options.n_resamples, "seed": options.seed, "method": "percentile, items resampled with replacement"},
         "n_items": len(dataset.items),
         "n_classes": len(dataset.classes),
-        "chance": spec.chance if spec.chance is not None else 1.0 / len(dataset.classes),
+        "chance": spec.chance if spec.chance is not None else default_chance(spec, dataset),
         "classes": dataset.classes,
         "folds": sorted({i.fold for i in dataset.items if i.fold is not None}, key=_fold_key),
         "limited": options.limit is not None,
         "limit": options.limit,
         "data_root": str(dataset.root),
+        **({"dataset_info": dataset.info} if dataset.info else {}),
         "protocol": {
             **loaded.preprocessing,
             "templates": spec.templates,
@@ -105,6 +109,20 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
         write_csv(predictions_path(options.output, loaded.model_id, spec.name), outcome.predictions)
     write_json(out_file, result)
     return result
+
+
+def default_chance(spec: TaskSpec, dataset: Dataset) -> float | None:
+    """Chance level when the task file states none: 1/classes, or for multi-label tasks the mean
+    prevalence of the classes with a positive (the expected AP of random scores, so chance mAP)."""
+    if not dataset.classes:
+        return None
+    if not spec.multilabel:
+        return 1.0 / len(dataset.classes)
+    counts = np.zeros(len(dataset.classes))
+    for item in dataset.items:
+        counts[list(item.labels)] += 1
+    present = counts[counts > 0]
+    return float(present.mean() / len(dataset.items)) if len(present) else None
 
 
 def _fold_key(fold: str):
