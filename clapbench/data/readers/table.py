@@ -37,7 +37,8 @@ import pandas as pd
 
 from clapbench.data.dataset import Dataset, Item
 from clapbench.data.readers import reader
-from clapbench.data.readers.class_table import read_class_table, read_delimited
+from clapbench.data.readers.class_table import read_class_table
+from clapbench.data.readers.delimited import read_delimited
 from clapbench.data.readers.paths import AudioIndex, candidates, first_existing
 from clapbench.errors import DataError
 
@@ -50,6 +51,8 @@ def read_csv_layout(root: Path, spec: dict[str, Any], class_names: list[str] | N
     if bool(label_col) == bool(label_cols):
         raise DataError(f"{meta}: the task's dataset mapping needs exactly one of label_column or label_columns")
     path_col, fold_col, order_col = spec.get("path_column"), spec.get("fold_column"), spec.get("class_order_column")
+    if not path_col and not spec.get("path_template"):
+        raise DataError(f"{meta}: the task's dataset mapping needs path_column or path_template to name each clip's file")
     templates = candidates(spec.get("path_template")) or ["{" + str(path_col) + "}"]
     filters = {str(k): [str(x) for x in candidates(v)] for k, v in (spec.get("filter") or {}).items()}
     columns = [c for c in (path_col if not spec.get("path_template") else None, label_col, fold_col, order_col) if c]
@@ -78,11 +81,12 @@ def read_csv_layout(root: Path, spec: dict[str, Any], class_names: list[str] | N
     clips: dict[str, dict[str, Any]] = {}  # path -> {labels, fold}, in first-seen order
     missing: dict[str, list[str]] = {}
     for i, row in records:
-        names = [code_map.get(c, c) if code_map else c for c in labels_of(i, row)]
-        if code_map and label_col:
-            unknown = next((c for c in labels_of(i, row) if c not in code_map), None)
+        names = labels_of(i, row)
+        if code_map:
+            unknown = next((c for c in names if c not in code_map), None)
             if unknown is not None:
                 raise DataError(f"{meta}: {where(i)} has unknown label '{unknown}' in column {label_col}; not in the class list {_name(spec['class_table']['file'])}")
+            names = [code_map[c] for c in names]
         unknown = next((n for n in names if n not in index), None)
         if unknown is not None:
             raise DataError(f"{meta}: {where(i)} has unknown label '{unknown}' in column {label_col or 'labels'}; expected one of the task's {len(index)} classes")
