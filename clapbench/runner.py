@@ -65,6 +65,9 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
     evaluate = get_evaluation(spec.eval_type)
     started = time.perf_counter()
     dataset = load_task_data(spec, options)
+    if dataset.info.get("n_missing"):
+        info = dataset.info
+        console.print(f"[yellow]{spec.name}[/]: {info['n_missing']} of {info['n_listed']} listed clips have no audio file here; evaluating the {info['n_found']} found (see dataset_info in the result)")
     outcome = evaluate(TaskContext(spec, dataset, loaded, options, console))
     seconds = time.perf_counter() - started
 
@@ -83,12 +86,13 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
         "n_items": len(dataset.items),
         "n_classes": len(dataset.classes),
         # Tasks without classes (retrieval) state their chance level in outcome.extra.
-        "chance": spec.chance if spec.chance is not None else (1.0 / len(dataset.classes) if dataset.classes else None),
+        "chance": spec.chance if spec.chance is not None else default_chance(spec, dataset),
         "classes": dataset.classes,
         "folds": sorted({i.fold for i in dataset.items if i.fold is not None}, key=_fold_key),
         "limited": options.limit is not None,
         "limit": options.limit,
         "data_root": str(dataset.root),
+        **({"dataset_info": dataset.info} if dataset.info else {}),
         "protocol": {
             **loaded.preprocessing,
             "templates": spec.templates,
@@ -114,6 +118,20 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
         result["items_file"] = items_path(options.output, loaded.model_id, spec.name).name
     write_json(out_file, result)
     return result
+
+
+def default_chance(spec: TaskSpec, dataset: Dataset) -> float | None:
+    """Chance level when the task file states none: 1/classes, or for multi-label tasks the mean
+    prevalence of the classes with a positive (the expected AP of random scores, so chance mAP)."""
+    if not dataset.classes:
+        return None
+    if not spec.multilabel:
+        return 1.0 / len(dataset.classes)
+    counts = np.zeros(len(dataset.classes))
+    for item in dataset.items:
+        counts[list(item.labels)] += 1
+    present = counts[counts > 0]
+    return float(present.mean() / len(dataset.items)) if len(present) else None
 
 
 def _fold_key(fold: str):
