@@ -14,6 +14,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from clapbench.errors import ClapbenchError
@@ -29,7 +30,8 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except ClapbenchError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            # escape: messages quote paths and regexes whose [a-z] rich would take for markup
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/]: results of finished tasks are kept")

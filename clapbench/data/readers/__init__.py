@@ -56,7 +56,8 @@ def resolve_root(root: Path, spec: dict[str, Any]) -> Path:
     """Accept the folder a user extracted into, or the archive's own top folder inside it."""
     marker = spec.get("metadata") or spec.get("audio_dir")
     inner = spec.get("archive_root")
-    if marker and inner and not (root / marker).exists() and (root / inner / marker).exists():
+    # the inner folder wins also when it lacks the marker, so that the error names the file there
+    if marker and inner and not (root / marker).exists() and (root / inner).is_dir():
         return root / inner
     return root
 
