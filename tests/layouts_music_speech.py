@@ -74,7 +74,7 @@ def gtzan_genres(data: Path) -> Layout:
     rng = np.random.default_rng(2)
     labels = {}
     for k, genre in enumerate(GENRES):
-        for n in range(2 if k < 2 else 1):
+        for n in range(2 if k == 0 else 1):
             rel = f"{genre}/{genre}.{n:05d}.au"
             _write(root / rel, _sound(k, 1.0, 22050, rng), 22050, format="AU", subtype="PCM_16")
             labels[rel] = [genre]
@@ -158,7 +158,7 @@ def beijing_opera(data: Path) -> Layout:
     rng = np.random.default_rng(4)
     labels = {}
     for k, instrument in enumerate(BEIJING):
-        for n in range(1, 4):
+        for n in range(1, 3):
             rel = f"{205972 + 10 * k + n}__ajaysm__{instrument}-{n:02d}.wav"
             _write(root / rel, _sound(k, 0.3, 44100, rng), 44100, subtype="PCM_16")
             labels[rel] = [instrument]
@@ -175,8 +175,8 @@ def _mridangam(task: str, data: Path) -> Layout:
     rng = np.random.default_rng(5)
     labels = {}
     tonics = list(TONICS)
-    for k in range(12):
-        stroke, tonic = STROKES[k % 10], tonics[k % 6]
+    for k in range(10):
+        stroke, tonic = STROKES[k], tonics[k % 6]
         rel = f"{TONICS[tonic]}/{224030 + k}__akshaylaya__{stroke}-{tonic}-{k + 1:03d}.wav"
         _write(root / rel, _sound(k, 0.25, 44100, rng), 44100, subtype="PCM_16")
         labels[rel] = [stroke if task == "mridangam-stroke" else tonic]
@@ -195,7 +195,7 @@ def crema_d(data: Path) -> Layout:
     labels = {}
     sentences, levels = ["DFA", "IEO", "TIE", "IWW"], ["XX", "HI", "LO", "MD"]
     for k, (code, emotion) in enumerate(CREMA_CODES.items()):
-        for n in range(2):
+        for n in range(2 if k == 0 else 1):
             rel = f"AudioWAV/{1001 + n}_{sentences[(k + n) % 4]}_{code}_{levels[(k + n) % 4]}.wav"
             _write(root / rel, _sound(k, 1.0, 16000, rng), 16000, subtype="PCM_16")
             labels[rel] = [emotion]

@@ -28,6 +28,9 @@ from clapbench.registry import registry, resolve_tasks
 TASKS = sorted(BUILDERS)
 MSCLAP_2023 = set(TASKS) - {"mridangam-stroke", "mridangam-tonic"}
 MUSIC = {t for t in TASKS if t.startswith(("gtzan", "nsynth", "beijing", "mridangam"))}
+# Tasks whose scores are recomputed from embeddings here: the multi-label one, and one of each
+# prompt kind (ensemble of 3 with note names, keyword alone, a count with 0 -> "no", emotion).
+RESCORED = {"nsynth-qualities", "nsynth-pitch", "speech-commands", "libricount", "ravdess", "gtzan-genres"}
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +118,7 @@ def test_groups_hold_the_tasks():
 # ---- every task end to end ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("task", TASKS)
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")  # a tiny random model predicts few classes
 def test_task_end_to_end(task, model_dir, loaded, tmp_path):
     layout = BUILDERS[task](tmp_path / "data")
     spec = registry()[task]
@@ -141,13 +145,19 @@ def test_task_end_to_end(task, model_dir, loaded, tmp_path):
     else:
         assert result["folds"] == []
 
-    # scores and metrics, computed independently from the model's embeddings
-    paths = list(pred["path"])
-    scores = _independent_scores(loaded, spec, layout, paths)
-    index = {c: i for i, c in enumerate(layout.classes)}
     metrics = result["metrics"]
     for name, (lo, hi) in result["ci95"].items():
         assert lo - 1e-9 <= metrics[name] <= hi + 1e-9, name
+    if not spec.multilabel:  # the metrics from the per-clip predictions, by scikit-learn
+        assert metrics["accuracy"] == pytest.approx(accuracy_score(pred["label"], pred["prediction"]))
+        assert metrics["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(pred["label"], pred["prediction"]))
+    if task not in RESCORED:
+        return
+
+    # scores, predictions and every metric, recomputed here from the model's own embeddings
+    paths = list(pred["path"])
+    scores = _independent_scores(loaded, spec, layout, paths)
+    index = {c: i for i, c in enumerate(layout.classes)}
     if spec.multilabel:
         y = np.zeros(scores.shape, dtype=int)
         for row, p in enumerate(paths):
@@ -160,8 +170,7 @@ def test_task_end_to_end(task, model_dir, loaded, tmp_path):
         predicted = np.array([layout.classes[i] for i in scores.argmax(axis=1)])
         assert list(pred["prediction"]) == list(predicted)
         assert metrics["accuracy"] == pytest.approx(accuracy_score(y, scores.argmax(axis=1)))
-        assert metrics["accuracy"] == pytest.approx(accuracy_score(pred["label"], pred["prediction"]))
-        assert metrics["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(pred["label"], pred["prediction"]))
+        assert metrics["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, scores.argmax(axis=1)))
         if "top5_accuracy" in metrics:
             assert metrics["top5_accuracy"] == pytest.approx(top_k_accuracy_score(y, scores, k=5, labels=range(len(layout.classes))))
 

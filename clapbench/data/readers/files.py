@@ -74,7 +74,7 @@ def read_file_names(root: Path, spec: dict[str, Any], class_names: list[str] | N
             fold = fold_map.get(fold, fold)
         found.append((rel, label, fold))
     if not found:
-        raise DataError(f"{root}: every file matching {' or '.join(repr(g) for g in globs)} is excluded by {spec['exclude']!r}; expected the {layout} layout")
+        raise DataError(f"{root}: every file matching {' or '.join(repr(g) for g in globs)} is left out (exclude or on_mismatch: skip); expected the {layout} layout")
 
     names = class_names or sorted({label for _, label, _ in found})
     index = {name: i for i, name in enumerate(names)}
