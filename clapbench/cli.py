@@ -30,7 +30,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except ClapbenchError as exc:
-            # escape: messages quote file names, and Freesound titles (Clotho) contain [brackets]
+            # escape: messages quote file names ([brackets] in Freesound titles) and regexes ([a-z]) that rich would take for markup
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:

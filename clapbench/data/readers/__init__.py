@@ -56,7 +56,8 @@ def read_dataset(root: Path, spec: dict[str, Any], class_names: list[str] | None
 def resolve_root(root: Path, spec: dict[str, Any]) -> Path:
     """Accept the folder a user extracted into, or the archive's own top folder inside it."""
     inner = spec.get("archive_root")
-    if inner and layout_marker(spec) and not has_marker(root, spec) and has_marker(root / inner, spec):
+    # The inner folder wins also when it lacks the marker, so that an error names the file there.
+    if inner and layout_marker(spec) and not has_marker(root, spec) and (root / inner).is_dir():
         return root / inner
     return root
 
