@@ -152,7 +152,8 @@ def test_leaderboard_tasks_option_takes_groups(results_dir, tmp_path):
     res = run_cli("leaderboard", results_dir, "--tasks", "music", "--tasks-dir", folder, "-o", tmp_path / "lb.csv")
     assert res.exit_code == 0, res.output
     header = (tmp_path / "lb.csv").read_text().splitlines()[0]
-    assert header.startswith("model,music/mu-one,music/mu-two,") and "se-one" not in header
+    # the group holds the built-in music tasks too (missing for these models) and no sound-event task
+    assert "music/mu-one," in header and "music/mu-two," in header and "music/gtzan-genres," in header and "se-one" not in header
     res = run_cli("leaderboard", results_dir, "--tasks", "se-one,unknown-task", "-o", tmp_path / "lb2.csv")
     rows = list(csv.DictReader(io.StringIO((tmp_path / "lb2.csv").read_text())))
     # A task with no result nor task file: domain 'other', missing for every model.
