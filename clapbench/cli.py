@@ -1,4 +1,4 @@
-"""The clapbench command line: run, tasks, leaderboard, demo."""
+"""The clapbench command line: run, tasks, leaderboard, demo, cache."""
 
 from __future__ import annotations
 
@@ -71,12 +71,20 @@ def cli():
 @click.option("--save-predictions", is_flag=True, help="Write <task>.predictions.csv with a row per clip.")
 @click.option("--overwrite", is_flag=True, help="Recompute tasks whose result file exists.")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
-def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, seed, n_resamples, save_predictions, overwrite, tasks_dirs):
+@click.option("--eval", "evals", default="zero-shot", show_default=True, help="zero-shot, linear-probe, or zero-shot,linear-probe (one result file each, shared embeddings).")
+@click.option("--probe-seed", default=0, show_default=True, type=int, help="Seed of the linear probe (validation splits carved from training items).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Embedding cache folder (default: $XDG_CACHE_HOME/clapbench or ~/.cache/clapbench).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write cached embeddings.")
+def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache):
     """Evaluate a model on tasks and write one result file per task."""
     from clapbench.models import load_model
     from clapbench.registry import registry, resolve_tasks
-    from clapbench.runner import RunOptions, run_task
+    from clapbench.runner import EVALUATION_CHOICES, RunOptions, run_task_evaluations
 
+    evaluations = list(dict.fromkeys(e.strip() for e in evals.split(",") if e.strip()))
+    unknown = [e for e in evaluations if e not in EVALUATION_CHOICES]
+    if unknown or not evaluations:
+        raise click.BadParameter(f"'{evals}': expected zero-shot, linear-probe or zero-shot,linear-probe", param_hint="--eval")
     if templates and not all("{}" in t for t in templates):
         raise click.BadParameter("each template must contain '{}' where the class name goes", param_hint="--template")
     specs = resolve_tasks(task_names, registry(list(tasks_dirs)))
@@ -94,14 +102,16 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         n_resamples=n_resamples,
         save_predictions=save_predictions,
         overwrite=overwrite,
+        evaluations=evaluations,
+        probe_seed=probe_seed,
+        cache_dir=cache_dir,
+        no_cache=no_cache,
     )
     loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id)
     console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")
     done = []
     for spec in specs:
-        result = run_task(spec, loaded, options, console)
-        if result is not None:
-            done.append(result)
+        done.extend(run_task_evaluations(spec, loaded, options, console))
     if done:
         console.print(_score_table(done))
     console.print(f"results in {Path(output) / loaded.model_id}")
@@ -114,7 +124,7 @@ def _score_table(results: list[dict]) -> Table:
     for r in results:
         m = r["main_metric"]
         lo, hi = r["ci95"][m]
-        name = r["task"] + (" [yellow](limited)[/]" if r.get("limited") else "")
+        name = r["task"] + (f"/{r['variant']}" if r.get("variant") else "") + (" [yellow](limited)[/]" if r.get("limited") else "")
         table.add_row(name, m, f"{r['main_score']:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(r["n_items"]), f"{r['chance']:.4f}", f"{r['seconds']:.1f}")
     return table
 
@@ -191,6 +201,52 @@ def demo(output, clips_per_class):
     from clapbench.demo.run_demo import run_demo
 
     run_demo(Path(output), console, clips_per_class=clips_per_class)
+
+
+@cli.group()
+def cache():
+    """Inspect or clear the embedding cache."""
+
+
+_CACHE_DIR_OPTION = click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $XDG_CACHE_HOME/clapbench or ~/.cache/clapbench).")
+
+
+@cache.command("info")
+@_CACHE_DIR_OPTION
+def cache_info(cache_dir):
+    """Entries, size and models in the embedding cache."""
+    from clapbench.cache import cache_usage, default_cache_dir
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    usage = cache_usage(root)
+    if not usage:
+        console.print(f"embedding cache {root}: empty")
+        return
+    table = Table(title=f"embedding cache {root}")
+    for col in ("model sha256", "model ids", "audio entries", "text entries", "size (MB)"):
+        table.add_column(col, justify="left" if col in ("model sha256", "model ids") else "right")
+    for u in usage:
+        table.add_row(u.sha[:12], ", ".join(sorted(u.model_ids)), str(u.kinds["audio"]), str(u.kinds["text"]), f"{u.bytes / 1e6:.2f}")
+    console.print(table)
+    entries = sum(sum(u.kinds.values()) for u in usage)
+    temp = sum(u.temp_files for u in usage)
+    console.print(f"{entries} entries, {sum(u.bytes for u in usage) / 1e6:.2f} MB, {len(usage)} model(s)"
+                  + (f"; {temp} temp file(s) of interrupted writes" if temp else ""))
+
+
+@cache.command("clear")
+@_CACHE_DIR_OPTION
+@click.option("--model-sha", "model_sha", help="Only the models whose weights sha256 starts with this prefix.")
+def cache_clear(cache_dir, model_sha):
+    """Delete cached embeddings (all, or one model's)."""
+    from clapbench.cache import clear_cache, default_cache_dir
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    removed = clear_cache(root, model_sha)
+    if not removed:
+        console.print(f"embedding cache {root}: nothing to clear" + (f" for model sha {model_sha}" if model_sha else ""))
+    else:
+        console.print(f"embedding cache {root}: cleared {len(removed)} model(s): {', '.join(r[:12] for r in removed)}")
 
 
 def main() -> None:

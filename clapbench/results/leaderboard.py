@@ -19,8 +19,9 @@ def build_leaderboard(results: list[dict[str, Any]], tasks: list[str] | None = N
     scores: dict[str, dict[str, float]] = {}
     for r in results:
         model = r["model"]["id"] if isinstance(r["model"], dict) else str(r["model"])
-        scores.setdefault(model, {})[r["task"]] = float(r["main_score"])
-        domains.setdefault(r["task"], r.get("domain", "other"))
+        column = r["task"] + (f"/{r['variant']}" if r.get("variant") else "")  # esc50, esc50/linear-probe
+        scores.setdefault(model, {})[column] = float(r["main_score"])
+        domains.setdefault(column, r.get("domain", "other"))
     task_names = tasks or sorted(domains, key=lambda t: (domains[t], t))
     rows = []
     for model in sorted(scores):
