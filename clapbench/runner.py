@@ -125,6 +125,8 @@ def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOption
         c = cache.counts
         console.print(f"{spec.name}: audio embeddings {c['audio_from_cache']} from the cache, {c['audio_computed']} computed; "
                       f"prompts {c['text_from_cache']} from the cache, {c['text_computed']} computed")
+        if cache.store_error:
+            console.print(f"[yellow]warning[/]: {c['store_errors']} batch(es) of embeddings could not be cached in {cache.root} ({cache.store_error})")
     return results
 
 

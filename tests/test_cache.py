@@ -242,3 +242,13 @@ def test_namespace_records_what_the_entries_depend_on(clips, tmp_path):
     assert meta["model_sha256"] == "5ec7" * 16 and meta["preprocessing"]["clip_seconds"] == 1.0 and meta["dtype"] == "float32"
     assert {"torch", "numpy", "soxr"} <= set(meta["software"]) and cache.written_on() == ["cpu"]
     assert (tmp_path / "cache" / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+
+
+def test_unwritable_cache_costs_caching_not_the_run(clips, tmp_path):
+    _, paths = clips
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    model = SpectrumModel()
+    out, cache = embed(model, paths, blocker)
+    assert model.clips == 12 and out.shape == (12, 52)
+    assert cache.counts["store_errors"] == 3 and "store_error" in cache.summary()

@@ -87,14 +87,18 @@ def embed_clips(
         prepare, embed_features = None, model.embed_audio
     computed: list[np.ndarray] = []
     task = progress.add_task(description, total=len(paths), completed=len(found)) if progress else None
-    for start, batch in iter_prepared([paths[i] for i in missing], loaded.sample_rate, batch_size, prepare=prepare, workers=workers):
-        emb = check_embeddings(embed_features(batch), len(batch), "embed_audio")
-        computed.append(emb)
+    try:
+        for start, batch in iter_prepared([paths[i] for i in missing], loaded.sample_rate, batch_size, prepare=prepare, workers=workers):
+            emb = check_embeddings(embed_features(batch), len(batch), "embed_audio")
+            computed.append(emb)
+            if cache is not None:
+                cache.store("audio", [keys[i] for i in missing[start : start + len(batch)]], emb)
+                cache.counts["audio_computed"] += len(batch)
+            if progress is not None:
+                progress.advance(task, len(batch))
+    finally:
         if cache is not None:
-            cache.store("audio", [keys[i] for i in missing[start : start + len(batch)]], emb)
-            cache.counts["audio_computed"] += len(batch)
-        if progress is not None:
-            progress.advance(task, len(batch))
+            cache.flush()  # an interrupted run keeps every batch it finished
     if cache is not None:
         cache.counts["audio_from_cache"] += len(found)
     return _assemble(len(paths), found, missing, computed, cache)
@@ -108,13 +112,17 @@ def embed_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 256
     found = cache.load("text", keys) if cache is not None else {}
     missing = [i for i in range(len(texts)) if i not in found]
     computed = []
-    for start in range(0, len(missing), batch_size):
-        chunk = missing[start : start + batch_size]
-        emb = check_embeddings(loaded.model.embed_text([texts[i] for i in chunk]), len(chunk), "embed_text")
-        computed.append(emb)
+    try:
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            emb = check_embeddings(loaded.model.embed_text([texts[i] for i in chunk]), len(chunk), "embed_text")
+            computed.append(emb)
+            if cache is not None:
+                cache.store("text", [keys[i] for i in chunk], emb)
+                cache.counts["text_computed"] += len(chunk)
+    finally:
         if cache is not None:
-            cache.store("text", [keys[i] for i in chunk], emb)
-            cache.counts["text_computed"] += len(chunk)
+            cache.flush()
     if cache is not None:
         cache.counts["text_from_cache"] += len(found)
     return _assemble(len(texts), found, missing, computed, cache)
