@@ -134,10 +134,12 @@ def probe_scores(probe, X: np.ndarray, n_classes: int, multilabel: bool) -> np.n
     return out
 
 
-def carve_validation(train: np.ndarray, Y: np.ndarray, multilabel: bool, seed: int) -> np.ndarray:
+def carve_validation(train: np.ndarray, Y: np.ndarray, multilabel: bool, seed: int, where: str = "") -> np.ndarray:
     """A seeded validation subset of the training items, stratified by class when possible."""
     from sklearn.model_selection import train_test_split
 
+    if len(train) < 5:
+        raise TaskError(f"{where}: {len(train)} training item(s); too few to carve a validation split for choosing C")
     labels = None
     if not multilabel:
         counts = np.bincount(Y[train])
@@ -215,8 +217,11 @@ def evaluate_linear_probe(ctx: TaskContext) -> Outcome:
     for split in splits:
         where = f"task {spec.name}, test fold {','.join(split.test_folds)}"
         # Model selection sees only training items; the test fold enters after the final refit.
-        validation = split.validation if split.validation is not None else carve_validation(split.train, Y, multilabel, seed)
+        validation = split.validation if split.validation is not None else carve_validation(split.train, Y, multilabel, seed, where)
         fit_idx = np.setdiff1d(split.train, validation)
+        if not len(fit_idx) or not len(validation) or not len(split.test):
+            raise TaskError(f"{where}: {len(fit_idx)} item(s) to fit, {len(validation)} to validate, {len(split.test)} to test; "
+                            "each must be non-empty (is --limit too small?)")
         best_c, val_scores, not_converged = select_c(X, Y, fit_idx, validation, grid, n_classes, multilabel, table[spec.main_metric], seed, where)
         probe, nc = fit_probe(X[split.train], Y[split.train], best_c, multilabel, seed, where)
         fold_scores = probe_scores(probe, X[split.test], n_classes, multilabel)
