@@ -331,7 +331,7 @@ def test_probe_input_errors_exit_2_with_one_message(synth_dir, tmp_path):
     res = run_cli(*base, "--tasks", "esc50", "--eval", "linear-probe", "--folds", "1")
     assert res.exit_code == 2 and "--folds" in res.output and "Traceback" not in res.output
     res = run_cli(*base, "--tasks", "esc50", "--eval", "linear-probe", "--limit", "3")
-    assert res.exit_code == 2 and "too few" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "error: task esc50, test fold" in res.output and "Traceback" not in res.output
     tasks_dir = write_task(tmp_path / "tasks", "nofolds", {"dataset.fold_column": None, "dataset.folds": []})
     res = run_cli(*base, "--tasks", "nofolds", "--data", f"nofolds={synth_dir}", "--eval", "linear-probe", "--tasks-dir", tasks_dir)
     assert res.exit_code == 2 and "official folds" in res.output and "Traceback" not in res.output
