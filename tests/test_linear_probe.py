@@ -13,7 +13,6 @@ import pytest
 import soundfile as sf
 import yaml
 from conftest import run_cli
-from rich.console import Console
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 from sklearn.multiclass import OneVsRestClassifier
