@@ -1,4 +1,4 @@
-"""The clapbench command line: run, tasks, data check, leaderboard, demo."""
+"""The clapbench command line: run, tasks, data check, leaderboard, compare, demo, cache."""
 
 from __future__ import annotations
 
@@ -94,12 +94,20 @@ def cli():
 @click.option("--save-predictions", is_flag=True, help="Write <task>.predictions.csv with a row per clip.")
 @click.option("--overwrite", is_flag=True, help="Recompute tasks whose result file exists.")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
-def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs):
+@click.option("--eval", "evals", default="zero-shot", show_default=True, help="zero-shot, linear-probe, or zero-shot,linear-probe (one result file each, shared embeddings).")
+@click.option("--probe-seed", default=0, show_default=True, type=int, help="Seed of the linear probe (validation splits carved from training items).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Embedding cache folder (default: $XDG_CACHE_HOME/clapbench or ~/.cache/clapbench).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write cached embeddings.")
+def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache):
     """Evaluate a model on tasks and write one result file per task."""
     from clapbench.models import load_model
     from clapbench.registry import registry, resolve_tasks
-    from clapbench.runner import RunOptions, run_task
+    from clapbench.runner import EVALUATION_CHOICES, RunOptions, run_task_evaluations
 
+    evaluations = list(dict.fromkeys(e.strip() for e in evals.split(",") if e.strip()))
+    unknown = [e for e in evaluations if e not in EVALUATION_CHOICES]
+    if unknown or not evaluations:
+        raise click.BadParameter(f"'{evals}': expected zero-shot, linear-probe or zero-shot,linear-probe", param_hint="--eval")
     if templates and not all("{}" in t for t in templates):
         raise click.BadParameter("each template must contain '{}' where the class name goes", param_hint="--template")
     reg = registry(list(tasks_dirs))
@@ -131,14 +139,16 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         save_predictions=save_predictions,
         overwrite=overwrite,
         pairs=Path(pairs_file) if pairs_file else None,
+        evaluations=evaluations,
+        probe_seed=probe_seed,
+        cache_dir=cache_dir,
+        no_cache=no_cache,
     )
     loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id)
     console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")
     done = []
     for spec in specs:
-        result = run_task(spec, loaded, options, console)
-        if result is not None:
-            done.append(result)
+        done.extend(run_task_evaluations(spec, loaded, options, console))
     if done:
         console.print(_score_table(done))
     console.print(f"results in {Path(output) / loaded.model_id}")
@@ -151,7 +161,7 @@ def _score_table(results: list[dict]) -> Table:
     for r in results:
         m = r["main_metric"]
         lo, hi = r["ci95"][m]
-        name = r["task"] + (" [yellow](limited)[/]" if r.get("limited") else "")
+        name = r["task"] + (f"/{r['variant']}" if r.get("variant") else "") + (" [yellow](limited)[/]" if r.get("limited") else "")
         table.add_row(name, m, f"{r['main_score']:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(r["n_items"]), f"{r['chance']:.4f}", f"{r['seconds']:.1f}")
     return table
 
@@ -241,7 +251,8 @@ def _count(value: int | None) -> str:
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the leaderboard as Markdown.")
 @click.option("--tasks", "task_names", help="Tasks or groups to show (default: every task found).")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
-def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs):
+@click.option("--eval", "evaluation", type=click.Choice(["zero-shot", "linear-probe"]), default="zero-shot", show_default=True, help="Which results: zero-shot or linear-probe (one board each).")
+def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation):
     """Build a leaderboard from a results folder: task columns grouped by domain, a mean per domain and overall."""
     from clapbench.errors import ClapbenchError
     from clapbench.registry import groups, registry
@@ -257,7 +268,8 @@ def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs):
         # Group names expand through the registry; other names are taken as given (results of unregistered tasks).
         named = groups(reg)
         wanted = [t for n in task_names.split(",") if n.strip() for t in named.get(n.strip(), [n.strip()])]
-    table, domains = build_leaderboard(results, wanted, {name: spec.domain for name, spec in reg.items()})
+    variant = None if evaluation == "zero-shot" else evaluation
+    table, domains = build_leaderboard(results, wanted, {name: spec.domain for name, spec in reg.items()}, variant=variant)
     if csv_out:
         atomic_write_text(Path(csv_out), to_csv_frame(table).to_csv(index=False))
     markdown = to_markdown(table, domains)
@@ -327,6 +339,52 @@ def compare(baseline, new, task_names, max_drop, alpha, model_id, n_resamples, s
         atomic_write_text(Path(json_out), cmp.to_json(rows, settings))
     if counts["regressed"]:
         sys.exit(1)
+
+
+@cli.group()
+def cache():
+    """Inspect or clear the embedding cache."""
+
+
+_CACHE_DIR_OPTION = click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $XDG_CACHE_HOME/clapbench or ~/.cache/clapbench).")
+
+
+@cache.command("info")
+@_CACHE_DIR_OPTION
+def cache_info(cache_dir):
+    """Entries, size and models in the embedding cache."""
+    from clapbench.cache import cache_usage, default_cache_dir
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    usage = cache_usage(root)
+    if not usage:
+        console.print(f"embedding cache {root}: empty")
+        return
+    table = Table(title=f"embedding cache {root}")
+    for col in ("model sha256", "model ids", "audio entries", "text entries", "size (MB)"):
+        table.add_column(col, justify="left" if col in ("model sha256", "model ids") else "right")
+    for u in usage:
+        table.add_row(u.sha[:12], ", ".join(sorted(u.model_ids)), str(u.kinds["audio"]), str(u.kinds["text"]), f"{u.bytes / 1e6:.2f}")
+    console.print(table)
+    entries = sum(sum(u.kinds.values()) for u in usage)
+    temp = sum(u.temp_files for u in usage)
+    console.print(f"{entries} entries, {sum(u.bytes for u in usage) / 1e6:.2f} MB, {len(usage)} model(s)"
+                  + (f"; {temp} temp file(s) of interrupted writes" if temp else ""))
+
+
+@cache.command("clear")
+@_CACHE_DIR_OPTION
+@click.option("--model-sha", "model_sha", help="Only the models whose weights sha256 starts with this prefix.")
+def cache_clear(cache_dir, model_sha):
+    """Delete cached embeddings (all, or one model's)."""
+    from clapbench.cache import clear_cache, default_cache_dir
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    removed = clear_cache(root, model_sha)
+    if not removed:
+        console.print(f"embedding cache {root}: nothing to clear" + (f" for model sha {model_sha}" if model_sha else ""))
+    else:
+        console.print(f"embedding cache {root}: cleared {len(removed)} model(s): {', '.join(r[:12] for r in removed)}")
 
 
 def main() -> None:

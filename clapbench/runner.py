@@ -1,4 +1,8 @@
-"""Run tasks for one model: locate data, read it, embed, evaluate, write result files."""
+"""Run tasks for one model: locate data, read it, embed, evaluate, write result files.
+
+A task can be evaluated several ways in one run (its own zero-shot evaluation, a linear probe);
+they share one dataset read and one set of audio embeddings, and each writes its own result file.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,10 @@ from rich.console import Console
 import clapbench
 from clapbench.data import locate_dataset, read_location
 from clapbench.data.dataset import Dataset
-from clapbench.errors import DataError
+from clapbench.cache import open_cache
+from clapbench.errors import DataError, TaskError
 from clapbench.evaluations import TaskContext, get_evaluation
+from clapbench.evaluations.embedding import using_cache
 from clapbench.models.protocol import LoadedModel
 from clapbench.registry import TaskSpec, template_sha
 from clapbench.results.store import items_path, predictions_path, result_path, write_csv, write_json, write_npz
@@ -35,6 +41,15 @@ class RunOptions:
     save_predictions: bool = False
     overwrite: bool = False
     pairs: Path | None = None  # a saved pair list for tasks built from a source task (the temporal probes)
+    evaluations: list[str] = field(default_factory=lambda: ["zero-shot"])  # of EVALUATION_CHOICES
+    probe_seed: int = 0
+    cache_dir: str | None = None  # None: the user's cache folder (XDG)
+    no_cache: bool = False
+
+
+# "zero-shot" is the evaluation the task file declares; "linear-probe" applies to classification tasks.
+EVALUATION_CHOICES = ("zero-shot", "linear-probe")
+PROBE_VARIANT = "linear-probe"
 
 
 def load_task_data(spec: TaskSpec, options: RunOptions) -> Dataset:
@@ -56,26 +71,83 @@ def load_task_data(spec: TaskSpec, options: RunOptions) -> Dataset:
     return dataset
 
 
+def task_evaluations(spec: TaskSpec, options: RunOptions) -> list[tuple[str, str | None]]:
+    """(registered evaluation, result-file variant) for each requested evaluation that applies to the task."""
+    out = []
+    for name in options.evaluations:
+        if name == "zero-shot":
+            out.append((spec.eval_type, None))
+        elif name == PROBE_VARIANT:
+            if spec.eval_type == "zero-shot-classification":
+                out.append(("linear-probe", PROBE_VARIANT))
+        else:
+            raise TaskError(f"--eval {name}: expected one of {', '.join(EVALUATION_CHOICES)}")
+    return out
+
+
 def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: Console) -> dict[str, Any] | None:
-    """Evaluate one task and write its result file; None when a result exists and is kept."""
-    out_file = result_path(options.output, loaded.model_id, spec.name)
-    if out_file.exists() and not options.overwrite:
-        console.print(f"[yellow]{spec.name}[/]: {out_file} exists; kept (pass --overwrite to recompute)")
-        return None
-    evaluate = get_evaluation(spec.eval_type)
+    """Evaluate one task and write its result file(s); the first result written, None when all are kept."""
+    results = run_task_evaluations(spec, loaded, options, console)
+    return results[0] if results else None
+
+
+def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: Console) -> list[dict[str, Any]]:
+    """Run each requested evaluation of one task, sharing the data and embeddings; one result file each."""
+    planned = task_evaluations(spec, options)
+    if not planned:
+        console.print(f"[yellow]{spec.name}[/]: the linear probe applies to classification tasks; skipped")
+        return []
+    if options.folds and any(variant == PROBE_VARIANT for _, variant in planned):
+        raise TaskError(f"task {spec.name}: --folds cannot be combined with --eval linear-probe; the probe always tests every official fold in turn, training on the others")
+    todo = []
+    for eval_type, variant in planned:
+        name = spec.name if variant is None else f"{spec.name}.{variant}"  # esc50.json, esc50.linear-probe.json
+        out_file = result_path(options.output, loaded.model_id, name)
+        if out_file.exists() and not options.overwrite:
+            console.print(f"[yellow]{spec.name}[/]: {out_file} exists; kept (pass --overwrite to recompute)")
+            continue
+        todo.append((get_evaluation(eval_type), eval_type, name, out_file))
+    if not todo:
+        return []
     started = time.perf_counter()
     dataset = load_task_data(spec, options)
     if dataset.info.get("n_missing"):
         info = dataset.info
         console.print(f"[yellow]{spec.name}[/]: {info['n_missing']} of {info['n_listed']} listed clips have no audio file here; evaluating the {info['n_found']} found (see dataset_info in the result)")
-    outcome = evaluate(TaskContext(spec, dataset, loaded, options, console))
-    seconds = time.perf_counter() - started
+    cache, no_cache_reason = open_cache(loaded, options.cache_dir, options.no_cache)
+    ctx = TaskContext(spec, dataset, loaded, options, console, cache=cache)
+    results = []
+    for evaluate, eval_type, name, out_file in todo:
+        with using_cache(cache):
+            outcome = evaluate(ctx)
+        seconds = time.perf_counter() - started
+        cache_record = cache.summary() if cache is not None else {"enabled": False, "reason": no_cache_reason}
+        result = _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_record)
+        if options.save_predictions and outcome.predictions is not None:
+            write_csv(predictions_path(options.output, loaded.model_id, name), outcome.predictions)
+        if outcome.paired is not None:
+            p = outcome.paired
+            items_file = items_path(options.output, loaded.model_id, name)
+            write_npz(items_file, {"ids": np.array(p.ids), "kind": np.array(p.kind), "metric": np.array(p.metric), **p.arrays})
+            result["items_file"] = items_file.name
+        write_json(out_file, result)
+        results.append(result)
+        started = time.perf_counter()  # a later evaluation's time excludes the shared reading and embedding
+    if cache is not None:
+        c = cache.counts
+        console.print(f"{spec.name}: audio embeddings {c['audio_from_cache']} from the cache, {c['audio_computed']} computed; "
+                      f"prompts {c['text_from_cache']} from the cache, {c['text_computed']} computed")
+        if cache.store_error:
+            console.print(f"[yellow]warning[/]: {c['store_errors']} batch(es) of embeddings could not be cached in {cache.root} ({cache.store_error})")
+    return results
 
-    result = {
+
+def _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_record) -> dict[str, Any]:
+    return {
         "task": spec.name,
         "task_version": spec.version,
         "domain": spec.domain,
-        "evaluation": spec.eval_type,
+        "evaluation": eval_type,
         "model": {"id": loaded.model_id, "path": loaded.path, "kind": loaded.kind},
         "model_sha": loaded.sha256,
         "main_metric": spec.main_metric,
@@ -106,18 +178,11 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
         "dtype": loaded.dtype,
         "batch_size": options.batch_size,
         "seed": options.seed,
-        **outcome.extra,
+        "embedding_cache": cache_record,
+        **outcome.extra,  # an evaluation may replace protocol/bootstrap with its own
         "seconds": round(seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    if options.save_predictions and outcome.predictions is not None:
-        write_csv(predictions_path(options.output, loaded.model_id, spec.name), outcome.predictions)
-    if outcome.paired is not None:
-        p = outcome.paired
-        write_npz(items_path(options.output, loaded.model_id, spec.name), {"ids": np.array(p.ids), "kind": np.array(p.kind), "metric": np.array(p.metric), **p.arrays})
-        result["items_file"] = items_path(options.output, loaded.model_id, spec.name).name
-    write_json(out_file, result)
-    return result
 
 
 def default_chance(spec: TaskSpec, dataset: Dataset) -> float | None:

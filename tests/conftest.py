@@ -19,6 +19,12 @@ from clapbench.demo.synth import make_esc50_layout  # noqa: E402
 from clapbench.demo.tiny_model import build_tiny_clap  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _private_embedding_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own empty embedding cache (runs cache by default), never the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A randomly initialised tiny HF ClapModel folder (unfused, rand_trunc, 10 s at 48 kHz)."""

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from rich.console import Console
 
+    from clapbench.cache import EmbeddingCache
     from clapbench.data.dataset import Dataset
     from clapbench.models.protocol import LoadedModel
     from clapbench.registry import TaskSpec
@@ -56,16 +57,20 @@ class TaskContext:
     loaded: "LoadedModel"
     options: "RunOptions"
     console: "Console"
+    cache: "EmbeddingCache | None" = None  # None: --no-cache, or a model without a weights hash
     _audio: np.ndarray | None = None
 
     def audio_embeddings(self) -> np.ndarray:
-        """(N, D) embeddings of the dataset's clips, in item order, computed once per task."""
+        """(N, D) embeddings of the dataset's clips, in item order, computed once per task.
+
+        Every evaluation of the task in one run shares them (zero-shot and linear probe).
+        """
         if self._audio is None:
             from clapbench.evaluations.embedding import embed_clips, make_progress
 
             paths = [self.dataset.absolute(i) for i in self.dataset.items]
             with make_progress(self.console) as progress:
-                self._audio = embed_clips(self.loaded, paths, self.options.batch_size, self.options.workers, progress, description=self.spec.name)
+                self._audio = embed_clips(self.loaded, paths, self.options.batch_size, self.options.workers, progress, description=self.spec.name, cache=self.cache)
         return self._audio
 
 
@@ -83,8 +88,7 @@ def evaluation(name: str):
 
 def get_evaluation(name: str) -> Evaluation:
     # Importing the modules registers their evaluations.
-    from clapbench.evaluations import zero_shot  # noqa: F401
-    from clapbench.evaluations import retrieval  # noqa: F401
+    from clapbench.evaluations import linear_probe, retrieval, zero_shot  # noqa: F401
     from clapbench.temporal import order, zste  # noqa: F401
 
     if name not in EVALUATIONS:

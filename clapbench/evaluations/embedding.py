@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from clapbench.audio.loader import iter_prepared
 from clapbench.models.protocol import LoadedModel, check_embeddings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from clapbench.cache import EmbeddingCache
+
+# The cache of the task being evaluated, so every evaluation's embed_clips/embed_texts uses it
+# without threading it through each call; the runner sets it around an evaluation.
+_active_cache: ContextVar["EmbeddingCache | None"] = ContextVar("clapbench_embedding_cache", default=None)
+
+
+@contextmanager
+def using_cache(cache: "EmbeddingCache | None") -> Iterator[None]:
+    token = _active_cache.set(cache)
+    try:
+        yield
+    finally:
+        _active_cache.reset(token)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -49,27 +68,83 @@ def embed_clips(
     workers: int | None = None,
     progress: Progress | None = None,
     description: str = "embedding",
+    cache: "EmbeddingCache | None" = None,
 ) -> np.ndarray:
-    """(N, D) audio embeddings in the order of ``paths``."""
+    """(N, D) audio embeddings in the order of ``paths``.
+
+    With a cache (given, or the active one), clips found there are not decoded; the others are
+    embedded and stored batch by batch, so an interrupted run keeps what it finished.
+    """
+    cache = cache if cache is not None else _active_cache.get()
+    paths = list(paths)
+    keys = cache.audio_keys(paths) if cache is not None else [None] * len(paths)
+    found = cache.load("audio", keys) if cache is not None else {}
+    missing = [i for i in range(len(paths)) if i not in found]
     model = loaded.model
     prepare = getattr(model, "audio_preprocessor", None)
     embed_features = getattr(model, "embed_audio_features", None)
     if prepare is None or embed_features is None:
         prepare, embed_features = None, model.embed_audio
-    out: list[np.ndarray] = []
-    task = progress.add_task(description, total=len(paths)) if progress else None
-    for _, batch in iter_prepared(list(paths), loaded.sample_rate, batch_size, prepare=prepare, workers=workers):
-        out.append(check_embeddings(embed_features(batch), len(batch), "embed_audio"))
-        if progress is not None:
-            progress.advance(task, len(batch))
-    if not out:
+    computed: list[np.ndarray] = []
+    task = progress.add_task(description, total=len(paths), completed=len(found)) if progress else None
+    try:
+        for start, batch in iter_prepared([paths[i] for i in missing], loaded.sample_rate, batch_size, prepare=prepare, workers=workers):
+            emb = check_embeddings(embed_features(batch), len(batch), "embed_audio")
+            computed.append(emb)
+            if cache is not None:
+                cache.store("audio", [keys[i] for i in missing[start : start + len(batch)]], emb)
+                cache.counts["audio_computed"] += len(batch)
+            if progress is not None:
+                progress.advance(task, len(batch))
+    finally:
+        if cache is not None:
+            cache.flush()  # an interrupted run keeps every batch it finished
+    if cache is not None:
+        cache.counts["audio_from_cache"] += len(found)
+    return _assemble(len(paths), found, missing, computed, cache)
+
+
+def embed_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 256, cache: "EmbeddingCache | None" = None) -> np.ndarray:
+    """(N, D) text embeddings; with a cache, only the strings not found there go through the text tower."""
+    cache = cache if cache is not None else _active_cache.get()
+    texts = list(texts)
+    keys = cache.text_keys(texts) if cache is not None else [None] * len(texts)
+    found = cache.load("text", keys) if cache is not None else {}
+    missing = [i for i in range(len(texts)) if i not in found]
+    computed = []
+    try:
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            emb = check_embeddings(loaded.model.embed_text([texts[i] for i in chunk]), len(chunk), "embed_text")
+            computed.append(emb)
+            if cache is not None:
+                cache.store("text", [keys[i] for i in chunk], emb)
+                cache.counts["text_computed"] += len(chunk)
+    finally:
+        if cache is not None:
+            cache.flush()
+    if cache is not None:
+        cache.counts["text_from_cache"] += len(found)
+    return _assemble(len(texts), found, missing, computed, cache)
+
+
+def _assemble(n: int, found: dict[int, np.ndarray], missing: list[int], computed: list[np.ndarray], cache) -> np.ndarray:
+    """Put cached and computed rows back in input order."""
+    new = np.concatenate(computed) if computed else None
+    dims = {v.shape[0] for v in found.values()} | ({new.shape[1]} if new is not None else set())
+    if not dims:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(out)
+    if len(dims) > 1:
+        from clapbench.errors import ModelError
 
-
-def embed_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    out = []
-    for start in range(0, len(texts), batch_size):
-        chunk = list(texts[start : start + batch_size])
-        out.append(check_embeddings(loaded.model.embed_text(chunk), len(chunk), "embed_text"))
-    return np.concatenate(out)
+        raise ModelError(
+            f"cached embeddings in {cache.root} have {sorted(dims)[0]} dimensions but the model now returns "
+            f"{new.shape[1]}; clear them with `clapbench cache clear --model-sha {str(cache.loaded.sha256)[:12]}`"
+        )
+    out = np.empty((n, dims.pop()), dtype=np.float32)
+    if found:
+        rows = np.fromiter(found, dtype=np.int64, count=len(found))
+        out[rows] = np.stack([found[i] for i in rows.tolist()])
+    if new is not None:
+        out[np.asarray(missing, dtype=np.int64)] = new
+    return out

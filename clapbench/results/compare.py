@@ -58,7 +58,8 @@ def load_side(path: str | Path, model_id: str | None = None) -> Side:
             names = ", ".join(p.name for p in models) or "none"
             raise ClapbenchError(f"{path}: expected result files of one model; found models: {names} (pass --model-id or the model's folder)")
         folder = models[0]
-    results = {r["task"]: r for r in _result_files(folder)}
+    # esc50 (zero-shot) and esc50.linear-probe are compared separately
+    results = {r["task"] + (f".{r['variant']}" if r.get("variant") else ""): r for r in _result_files(folder)}
     return Side(label=str(path), results=results, folder=folder)
 
 

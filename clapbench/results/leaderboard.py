@@ -21,9 +21,17 @@ def task_column(domain: str, task: str) -> str:
 
 
 def build_leaderboard(
-    results: list[dict[str, Any]], tasks: list[str] | None = None, known_domains: dict[str, str] | None = None
+    results: list[dict[str, Any]],
+    tasks: list[str] | None = None,
+    known_domains: dict[str, str] | None = None,
+    variant: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """(table, task -> domain). ``known_domains`` names the domain of asked tasks no result has."""
+    """(table, task -> domain). ``known_domains`` names the domain of asked tasks no result has.
+
+    One board per kind of evaluation: ``variant`` None takes each task's own (zero-shot) results,
+    "linear-probe" the probe results; a mean over a mix of the two would mean nothing.
+    """
+    results = [r for r in results if r.get("variant") == variant]
     domains: dict[str, str] = dict(known_domains or {})
     scores: dict[str, dict[str, float]] = {}
     for r in results:
