@@ -317,10 +317,13 @@ def test_zero_shot_and_probe_share_one_embedding_pass(synth_dir, tmp_path):
         assert result["embedding_cache"]["audio_computed"] == 60 and result["embedding_cache"]["audio_from_cache"] == 0
     assert "templates" not in probe["protocol"] and probe["protocol"]["clip_seconds"] == 1.0
 
-    board = run_cli("leaderboard", out, "-o", tmp_path / "board.csv")
-    assert board.exit_code == 0, board.output
-    header = (tmp_path / "board.csv").read_text().splitlines()[0].split(",")
-    assert "esc50" in header and "esc50/linear-probe" in header
+    # one board per evaluation: a mean over zero-shot and probe scores together would mean nothing
+    for evaluation, result in (("zero-shot", zero_shot), ("linear-probe", probe)):
+        board = run_cli("leaderboard", out, "--eval", evaluation, "-o", tmp_path / f"{evaluation}.csv")
+        assert board.exit_code == 0, board.output
+        header, row = (tmp_path / f"{evaluation}.csv").read_text().splitlines()[:2]
+        assert header.split(",") == ["model", "sound-events/esc50", "mean", "complete"]
+        assert float(row.split(",")[1]) == round(result["main_score"], 4)
 
 
 def test_probe_input_errors_exit_2_with_one_message(synth_dir, tmp_path):

@@ -290,8 +290,9 @@ def _c_key(c: float) -> str:
 
 def _prediction_frame(dataset: Dataset, tested: np.ndarray, Y: np.ndarray, scores: np.ndarray, multilabel: bool):
     # The zero-shot tables, over the tested items, each scored by its own fold's probe.
-    from clapbench.evaluations.zero_shot import _multilabel_predictions, _predictions
+    from clapbench.evaluations.zero_shot import _predictions
 
     subset = Dataset(dataset.root, dataset.classes, [dataset.items[i] for i in tested], dataset.folds)
-    frame = (_multilabel_predictions if multilabel else _predictions)(subset, Y[tested], scores[tested])
-    return frame
+    y = Y[tested]
+    labels = ["|".join(dataset.classes[c] for c in np.flatnonzero(row)) for row in y] if multilabel else [dataset.classes[i] for i in y]
+    return _predictions(subset, labels, y, scores[tested])
