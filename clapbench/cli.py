@@ -14,6 +14,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from clapbench.errors import ClapbenchError
@@ -29,7 +30,8 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except ClapbenchError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            # escape: a path like "data [v2]" is text, not console markup
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/]: results of finished tasks are kept")
@@ -104,7 +106,7 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
             done.append(result)
     if done:
         console.print(_score_table(done))
-    console.print(f"results in {Path(output) / loaded.model_id}")
+    console.print(f"results in {escape(str(Path(output) / loaded.model_id))}")
 
 
 def _score_table(results: list[dict]) -> Table:

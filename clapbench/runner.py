@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 import clapbench
 from clapbench.data import locate_dataset, read_dataset
@@ -56,7 +57,7 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
     """Evaluate one task and write its result file; None when a result exists and is kept."""
     out_file = result_path(options.output, loaded.model_id, spec.name)
     if out_file.exists() and not options.overwrite:
-        console.print(f"[yellow]{spec.name}[/]: {out_file} exists; kept (pass --overwrite to recompute)")
+        console.print(f"[yellow]{spec.name}[/]: {escape(str(out_file))} exists; kept (pass --overwrite to recompute)")
         return None
     evaluate = get_evaluation(spec.eval_type)
     started = time.perf_counter()

@@ -53,11 +53,11 @@ def to_markdown(table: pd.DataFrame, domains: dict[str, str]) -> str:
         cells = [str(row["model"])]
         for t in tasks:
             v = row[t]
-            cells.append("—" if v is None or pd.isna(v) else f"{100 * float(v):.2f}")
+            cells.append(MISSING if v is None or pd.isna(v) else f"{100 * float(v):.2f}")
         mean = row["mean"]
         mean_text = "—" if mean is None or pd.isna(mean) else f"{100 * float(mean):.2f}"
         cells.append(mean_text if row["complete"] else f"{mean_text} (incomplete)")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Scores are each task's main metric, in percent. A mean marked incomplete covers only the tasks that model has; — marks a missing task.")
+    lines.append("Scores are each task's main metric, in percent. A mean marked incomplete covers only the tasks that model has.")
     return "\n".join(lines) + "\n"

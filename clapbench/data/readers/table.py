@@ -31,12 +31,27 @@ def read_csv_layout(root: Path, spec: dict[str, Any], class_names: list[str] | N
 
     if class_names is None:
         if order_col:
+            # The index column and the label column must agree one to one: a misspelt label
+            # would otherwise become an extra class silently sharing an index.
             order: dict[str, int] = {}
-            for label, idx in zip(table[label_col], table[order_col]):
+            named: dict[int, tuple[str, int]] = {}  # index -> (label, first line)
+            for line, (label, idx) in enumerate(zip(table[label_col], table[order_col]), start=2):
+                label = label.strip()
                 try:
-                    order.setdefault(label.strip(), int(idx))
+                    index_ = int(idx)
                 except ValueError:
-                    raise DataError(f"{meta}: column {order_col} holds '{idx}'; expected integer class indices") from None
+                    raise DataError(f"{meta}: line {line}: column {order_col} holds '{idx}'; expected integer class indices") from None
+                if order.setdefault(label, index_) != index_:
+                    raise DataError(
+                        f"{meta}: line {line}: class '{label}' has {order_col} {index_}, an earlier line gives it "
+                        f"{order[label]}; expected one {order_col} per class"
+                    )
+                first_label, first_line = named.setdefault(index_, (label, line))
+                if first_label != label:
+                    raise DataError(
+                        f"{meta}: line {line}: {order_col} {index_} is labelled '{label}', line {first_line} labels it "
+                        f"'{first_label}'; expected one {label_col} per {order_col}"
+                    )
             class_names = sorted(order, key=lambda c: (order[c], c))
         else:
             class_names = sorted({lab for cell in table[label_col] for lab in labels_of(cell)})
