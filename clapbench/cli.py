@@ -76,11 +76,15 @@ def cli():
 def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, seed, n_resamples, save_predictions, overwrite, tasks_dirs):
     """Evaluate a model on tasks and write one result file per task."""
     from clapbench.models import load_model
-    from clapbench.registry import registry, resolve_tasks
+    from clapbench.registry import is_template, registry, resolve_tasks
     from clapbench.runner import RunOptions, run_task
 
-    if templates and not all("{}" in t for t in templates):
-        raise click.BadParameter("each template must contain '{}' where the class name goes", param_hint="--template")
+    bad = [t for t in templates if not is_template(t)]
+    if bad:
+        raise click.BadParameter(
+            f"'{bad[0]}': expected exactly one '{{}}' where the class name goes (write other braces as '{{{{' and '}}}}')",
+            param_hint="--template",
+        )
     specs = resolve_tasks(task_names, registry(list(tasks_dirs)))
     if templates:
         specs = [s.with_templates(list(templates)) for s in specs]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -73,6 +74,17 @@ class TaskSpec:
         return clone
 
 
+def is_template(text: object) -> bool:
+    """A prompt template holds exactly one '{}' (the class name) and no other format field."""
+    if not isinstance(text, str):
+        return False
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError:  # an unmatched brace
+        return False
+    return fields == [""]
+
+
 def template_sha(templates: list[str]) -> str:
     return hashlib.sha256(json.dumps(list(templates), ensure_ascii=False).encode()).hexdigest()[:16]
 
@@ -96,8 +108,8 @@ def parse_task_file(path: Path) -> TaskSpec:
     if missing:
         raise TaskError(f"{path}: missing key(s) {', '.join(missing)}")
     templates = raw["prompts"].get("templates") if isinstance(raw["prompts"], dict) else None
-    if not templates or not all(isinstance(t, str) and "{}" in t for t in templates):
-        raise TaskError(f"{path}: prompts.templates must be a list of strings each holding '{{}}'")
+    if not templates or not all(is_template(t) for t in templates):
+        raise TaskError(f"{path}: prompts.templates must be a list of strings each holding exactly one '{{}}' (other braces doubled)")
     evaluation = raw["evaluation"]
     if "type" not in evaluation or "main_metric" not in evaluation:
         raise TaskError(f"{path}: evaluation needs 'type' and 'main_metric'")

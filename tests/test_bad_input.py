@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from clapbench.demo.synth import make_esc50_layout
 from conftest import run_cli
@@ -67,6 +68,20 @@ def test_missing_dataset_folder(tiny_model, tmp_path):
     missing = tmp_path / "data [v2]" / "ESC-50-master"
     res = run(tiny_model, missing, tmp_path / "out")
     assert_user_error(res, tmp_path / "out", str(missing), "dataset folder", "not found")
+
+
+def test_data_root_without_the_task_folder(tiny_model, tmp_path):
+    root = tmp_path / "datasets"
+    (root / "ESC-50-master").mkdir(parents=True)  # extracted, but not renamed to the task's name
+    out = tmp_path / "out"
+    res = run_cli("run", "--model", tiny_model, "--tasks", "esc50", "--data-root", root, "--output", out)
+    assert_user_error(res, out, str(root / "esc50"), "dataset folder for task esc50 not found", f"--data-root {root}")
+
+
+def test_no_data_location(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    res = run_cli("run", "--model", tiny_model, "--tasks", "esc50", "--output", out)
+    assert_user_error(res, out, "task esc50: no data location", "--data esc50=PATH", "--data-root DIR")
 
 
 def test_missing_metadata_file(tiny_model, dataset, tmp_path):
@@ -186,6 +201,31 @@ def test_bad_data_syntax(tiny_model, small_esc50, tmp_path, value):
     assert_user_error(res, out, "--data", f"'{value}'", "expected NAME=PATH")
 
 
+@pytest.mark.parametrize("template", ["This is a sound.", "{} or {}", "the sound of {name}", "a {} sound {"])
+def test_bad_template(tiny_model, small_esc50, tmp_path, template):
+    res = run(tiny_model, small_esc50, tmp_path / "out", "--template", template)
+    assert_user_error(res, tmp_path / "out", "--template", f"'{template}'", "expected exactly one '{}'")
+
+
+def test_task_file_with_a_bad_template(tiny_model, small_esc50, tmp_path):
+    tasks_dir = tmp_path / "tasks"
+    tasks_dir.mkdir()
+    text = (REPO / "tasks" / "esc50.yaml").read_text().replace("name: esc50", "name: esc50c")
+    (tasks_dir / "esc50c.yaml").write_text(text.replace('"a recording of {}."', '"a recording of {} in {place}."'))
+    out = tmp_path / "out"
+    res = run_cli("run", "--model", tiny_model, "--tasks", "esc50c", "--tasks-dir", tasks_dir, "--data", f"esc50c={small_esc50}", "--output", out)
+    assert_user_error(res, out, str(tasks_dir / "esc50c.yaml"), "prompts.templates", "exactly one '{}'")
+
+
+@pytest.mark.parametrize("device,expected", [
+    ("gpu", "expected auto, cpu, cuda or cuda:N"),
+    pytest.param("cuda", "CUDA is not available", marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+])
+def test_bad_device(tiny_model, small_esc50, tmp_path, device, expected):
+    res = run(tiny_model, small_esc50, tmp_path / "out", "--device", device)
+    assert_user_error(res, tmp_path / "out", f"--device {device}", expected)
+
+
 # ---- models -------------------------------------------------------------------------------------
 
 
@@ -201,6 +241,19 @@ def test_model_folder_without_config(tiny_model, small_esc50, tmp_path):
     (folder / "config.json").unlink()
     res = run(folder, small_esc50, tmp_path / "out")
     assert_user_error(res, tmp_path / "out", str(folder), "not a CLAP checkpoint folder", "expected config.json")
+
+
+def test_model_folder_without_weights(tiny_model, small_esc50, tmp_path):
+    folder = Path(shutil.copytree(tiny_model, tmp_path / "no-weights"))
+    (folder / "model.safetensors").unlink()
+    res = run(folder, small_esc50, tmp_path / "out")
+    assert_user_error(res, tmp_path / "out", str(folder), "cannot load ClapModel weights", "model.safetensors")
+
+
+def test_model_given_as_a_weights_file(tiny_model, small_esc50, tmp_path):
+    weights = tiny_model / "model.safetensors"
+    res = run(weights, small_esc50, tmp_path / "out")
+    assert_user_error(res, tmp_path / "out", str(weights), "not a checkpoint folder", "expected a HF ClapModel folder")
 
 
 @pytest.fixture
@@ -259,3 +312,19 @@ def test_results_of_finished_tasks_stay_when_a_later_task_fails(tiny_model, smal
     lo, hi = result["ci95"]["accuracy"]
     assert lo <= result["main_score"] <= hi
     assert len((out / "tiny-clap" / "esc50.predictions.csv").read_text().splitlines()) == 13
+
+
+def test_plugin_returning_the_wrong_shape(small_esc50, tmp_path, plugin_dir):
+    (plugin_dir / "badplugin_shape.py").write_text(
+        "import numpy as np\n"
+        "class OneRowShort:\n"
+        "    sample_rate = 16000\n"
+        "    def embed_audio(self, waves):\n"
+        "        return np.ones((len(waves) - 1, 4), dtype=np.float32)\n"
+        "    def embed_text(self, texts):\n"
+        "        return np.ones((len(texts), 4), dtype=np.float32)\n"
+        "def make():\n"
+        "    return OneRowShort()\n"
+    )
+    res = run("badplugin_shape:make", small_esc50, tmp_path / "out")
+    assert_user_error(res, tmp_path / "out", "embed_audio returned shape (11, 4)", "expected (12, D)")
