@@ -50,7 +50,7 @@ class Reference:
         return self.model.get_text_features(**inputs).pooler_output.numpy()
 
 
-def test_clips(seconds: tuple[float, ...], seed: int = 0) -> list[np.ndarray]:
+def make_clips(seconds: tuple[float, ...], seed: int = 0) -> list[np.ndarray]:
     """Clips at 48 kHz with some structure (a tone plus noise), distinct per clip."""
     rng = np.random.default_rng(seed)
     out = []
@@ -60,9 +60,6 @@ def test_clips(seconds: tuple[float, ...], seed: int = 0) -> list[np.ndarray]:
         wave = 0.3 * np.sin(2 * np.pi * (300 + 400 * i) * t) + 0.05 * rng.standard_normal(n)
         out.append(wave.astype(np.float32))
     return out
-
-
-test_clips.__test__ = False  # a helper, not a test
 
 
 def write_clips(folder: Path, waves: list[np.ndarray]) -> list[str]:
@@ -96,7 +93,7 @@ def seeded_reference_audio(ref: Reference, wave: np.ndarray, seed: int = 0) -> n
 
 def test_audio_embeddings_equal_reference(tiny_loaded, tiny_ref, tmp_path):
     # repeatpad below 10 s, untouched at exactly 10 s, a random crop above
-    waves = test_clips((0.7, 3.0, 10.0, 13.5))
+    waves = make_clips((0.7, 3.0, 10.0, 13.5))
     expected = np.stack([tiny_ref.audio(w) for w in waves[:3]] + [seeded_reference_audio(tiny_ref, waves[3])])
     in_process = tiny_loaded.model.embed_audio(waves)
     np.testing.assert_allclose(in_process, expected, atol=ATOL)
@@ -123,7 +120,7 @@ def test_single_template_classifier_is_the_reference_text_embedding(tiny_loaded,
 
 
 def test_long_clips_are_deterministic_across_runs_and_batches(tiny_model, tiny_loaded, tmp_path):
-    waves = test_clips((12.0, 3.0, 15.5), seed=2)
+    waves = make_clips((12.0, 3.0, 15.5), seed=2)
     paths = write_clips(tmp_path, waves)
     a = embed_clips(tiny_loaded, paths, batch_size=3, workers=0)
     b = embed_clips(tiny_loaded, paths, batch_size=3, workers=0)
@@ -161,7 +158,7 @@ def test_fused_model_short_clips_equal_reference(tiny_fused_model, tmp_path):
     flag, so both compute the same thing."""
     loaded = load_model(str(tiny_fused_model), device="cpu")
     ref = Reference(tiny_fused_model)
-    waves = test_clips((1.5, 4.0, 10.0), seed=4)
+    waves = make_clips((1.5, 4.0, 10.0), seed=4)
     expected = np.stack([ref.audio(w, is_longer=False) for w in waves])
     np.testing.assert_allclose(loaded.model.embed_audio(waves), expected, atol=ATOL)
     np.testing.assert_allclose(embed_clips(loaded, write_clips(tmp_path, waves), batch_size=2, workers=0), expected, atol=ATOL)
@@ -210,7 +207,7 @@ def test_full_size_model_equals_reference(full_size_model, tmp_path):
     assert ref.model.config.text_config.hidden_size == default.text_config.hidden_size
     assert sum(p.numel() for p in ref.model.parameters()) > 100e6
 
-    waves = test_clips((2.5, 10.0), seed=6)
+    waves = make_clips((2.5, 10.0), seed=6)
     expected = np.stack([ref.audio(w) for w in waves])
     np.testing.assert_allclose(loaded.model.embed_audio(waves), expected, atol=ATOL)
     np.testing.assert_allclose(embed_clips(loaded, write_clips(tmp_path, waves), batch_size=1, workers=1), expected, atol=ATOL)
