@@ -38,18 +38,18 @@ def read_csv_layout(root: Path, spec: dict[str, Any], class_names: list[str] | N
             for line, (label, idx) in enumerate(zip(table[label_col], table[order_col]), start=2):
                 label = label.strip()
                 try:
-                    index_ = int(idx)
+                    class_index = int(idx)
                 except ValueError:
                     raise DataError(f"{meta}: line {line}: column {order_col} holds '{idx}'; expected integer class indices") from None
-                if order.setdefault(label, index_) != index_:
+                if order.setdefault(label, class_index) != class_index:
                     raise DataError(
-                        f"{meta}: line {line}: class '{label}' has {order_col} {index_}, an earlier line gives it "
+                        f"{meta}: line {line}: class '{label}' has {order_col} {class_index}, an earlier line gives it "
                         f"{order[label]}; expected one {order_col} per class"
                     )
-                first_label, first_line = named.setdefault(index_, (label, line))
+                first_label, first_line = named.setdefault(class_index, (label, line))
                 if first_label != label:
                     raise DataError(
-                        f"{meta}: line {line}: {order_col} {index_} is labelled '{label}', line {first_line} labels it "
+                        f"{meta}: line {line}: {order_col} {class_index} is labelled '{label}', line {first_line} labels it "
                         f"'{first_label}'; expected one {label_col} per {order_col}"
                     )
             class_names = sorted(order, key=lambda c: (order[c], c))
