@@ -30,7 +30,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except ClapbenchError as exc:
-            # escape: messages quote file names ([brackets] in Freesound titles) and regexes ([a-z]) that rich would take for markup
+            # escape: messages quote file names ([brackets] in Freesound titles, "data [v2]") and regexes ([a-z]) that rich would take for markup
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -101,15 +101,19 @@ def cli():
 def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache):
     """Evaluate a model on tasks and write one result file per task."""
     from clapbench.models import load_model
-    from clapbench.registry import registry, resolve_tasks
+    from clapbench.registry import is_template, registry, resolve_tasks
     from clapbench.runner import EVALUATION_CHOICES, RunOptions, run_task_evaluations
 
     evaluations = list(dict.fromkeys(e.strip() for e in evals.split(",") if e.strip()))
     unknown = [e for e in evaluations if e not in EVALUATION_CHOICES]
     if unknown or not evaluations:
         raise click.BadParameter(f"'{evals}': expected zero-shot, linear-probe or zero-shot,linear-probe", param_hint="--eval")
-    if templates and not all("{}" in t for t in templates):
-        raise click.BadParameter("each template must contain '{}' where the class name goes", param_hint="--template")
+    bad = [t for t in templates if not is_template(t)]
+    if bad:
+        raise click.BadParameter(
+            f"'{bad[0]}': expected exactly one '{{}}' where the class name goes (write other braces as '{{{{' and '}}}}')",
+            param_hint="--template",
+        )
     reg = registry(list(tasks_dirs))
     specs = resolve_tasks(task_names, reg)
     if templates:
@@ -151,7 +155,7 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         done.extend(run_task_evaluations(spec, loaded, options, console))
     if done:
         console.print(_score_table(done))
-    console.print(f"results in {Path(output) / loaded.model_id}")
+    console.print(f"results in {escape(str(Path(output) / loaded.model_id))}")
 
 
 def _score_table(results: list[dict]) -> Table:

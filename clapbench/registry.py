@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -105,6 +106,17 @@ def check_source(spec: TaskSpec, source: TaskSpec) -> None:
         )
 
 
+def is_template(text: object) -> bool:
+    """A prompt template holds exactly one '{}' (the class name) and no other format field."""
+    if not isinstance(text, str):
+        return False
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError:  # an unmatched brace
+        return False
+    return fields == [""]
+
+
 def template_sha(templates: list[str]) -> str:
     return hashlib.sha256(json.dumps(list(templates), ensure_ascii=False).encode()).hexdigest()[:16]
 
@@ -136,8 +148,8 @@ def parse_task_file(path: Path) -> TaskSpec:
     templates = prompts.get("templates")
     # Classification needs class templates; other evaluation types may name their own prompt wordings.
     if templates is not None or evaluation["type"] == "zero-shot-classification":
-        if not templates or not all(isinstance(t, str) and "{}" in t for t in templates):
-            raise TaskError(f"{path}: prompts.templates must be a list of strings each holding '{{}}'")
+        if not templates or not all(is_template(t) for t in templates):
+            raise TaskError(f"{path}: prompts.templates must be a list of strings each holding exactly one '{{}}' (other braces doubled)")
     named = {k: v for k, v in prompts.items() if k != "templates"}
     bad = [k for k, v in named.items() if not isinstance(v, str)]
     if bad:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 import clapbench
 from clapbench.data import locate_dataset, read_location
@@ -104,7 +105,7 @@ def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOption
         name = spec.name if variant is None else f"{spec.name}.{variant}"  # esc50.json, esc50.linear-probe.json
         out_file = result_path(options.output, loaded.model_id, name)
         if out_file.exists() and not options.overwrite:
-            console.print(f"[yellow]{spec.name}[/]: {out_file} exists; kept (pass --overwrite to recompute)")
+            console.print(f"[yellow]{spec.name}[/]: {escape(str(out_file))} exists; kept (pass --overwrite to recompute)")
             continue
         todo.append((get_evaluation(eval_type), eval_type, name, out_file))
     if not todo:

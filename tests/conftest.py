@@ -57,3 +57,53 @@ def run_cli(*args: str):
 @pytest.fixture
 def cli_runner():
     return run_cli
+
+
+# A plugin model (package.module:factory) that embeds by spectral shape: audio as its log band
+# energies, a prompt as the band energies of a synthesized example of the class it names. Cheap
+# (an FFT per clip) and well above chance on the synthesized classes, so its scores mean something.
+SPECTRAL_PLUGIN = '''
+import numpy as np
+
+from clapbench.demo.synth import DEMO_CLASSES, synth_sound
+
+EDGES = np.geomspace(40, 8000, 25)
+
+
+class SpectralModel:
+    sample_rate = 16000
+
+    def embed_audio(self, waves):
+        return np.stack([self.profile(w) for w in waves])
+
+    def embed_text(self, texts):
+        out = []
+        for text in texts:
+            name = next(c for c in DEMO_CLASSES if c.replace("_", " ") in text)
+            out.append(self.profile(synth_sound(name, 2.0, self.sample_rate, np.random.default_rng(123))))
+        return np.stack(out)
+
+    def profile(self, wave):
+        power = np.abs(np.fft.rfft(wave)) ** 2
+        freqs = np.fft.rfftfreq(len(wave), 1 / self.sample_rate)
+        bands = np.array([power[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in zip(EDGES[:-1], EDGES[1:])])
+        logs = np.log(bands / power.sum() + 1e-10)
+        return (logs - logs.mean()).astype(np.float32)
+
+
+def make():
+    return SpectralModel()
+'''
+
+
+@pytest.fixture(scope="session")
+def spectral_plugin(tmp_path_factory):
+    """The spec 'clapbench_test_spectral:make' of a plugin module written to a folder on sys.path."""
+    import sys
+
+    folder = tmp_path_factory.mktemp("plugins")
+    (folder / "clapbench_test_spectral.py").write_text(SPECTRAL_PLUGIN)
+    sys.path.insert(0, str(folder))
+    yield "clapbench_test_spectral:make"
+    sys.path.remove(str(folder))
+    sys.modules.pop("clapbench_test_spectral", None)

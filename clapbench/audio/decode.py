@@ -27,12 +27,14 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         if clip is None:
             raise DataError(f"{path}: audio file not found")
         source = io.BytesIO(read_clip_bytes(clip))
+    elif os.path.getsize(path) == 0:
+        raise DataError(f"{path}: empty file (0 bytes); expected a wav/flac/ogg/mp3 file")
     try:
         data, sr = sf.read(source, dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile raises several types for bad files
         raise DataError(f"{path}: cannot decode audio ({_short(exc)}); expected a wav/flac/ogg/mp3 file") from None
     if data.shape[0] == 0:
-        raise DataError(f"{path}: audio file holds no samples")
+        raise DataError(f"{path}: audio file holds no samples (0 frames); expected a clip with audio")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(mono).all():
         raise DataError(f"{path}: audio holds NaN or infinite samples")

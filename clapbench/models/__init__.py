@@ -19,8 +19,15 @@ __all__ = ["AudioTextModel", "LoadedModel", "check_embeddings", "load_model", "r
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ModelError(f"--device {device}: not a device name; expected auto, cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ModelError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); expected cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 

@@ -114,13 +114,13 @@ def to_markdown(table: pd.DataFrame, domains: dict[str, str]) -> str:
             if kind == "model":
                 cells.append(str(v))
                 continue
-            text = "—" if _is_missing(v) else f"{100 * float(v):.2f}"
+            text = (MISSING if kind == "task" else "—") if _is_missing(v) else f"{100 * float(v):.2f}"
             complete = row[f"{domain}/complete"] if kind == "domain-mean" else row["complete"] if kind == "mean" else True
             cells.append(text if complete else f"{text} (incomplete)")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
         "Scores are each task's main metric, in percent; a mean is the plain mean over the tasks it covers. "
-        "A mean marked incomplete covers only the tasks that model has; — marks a missing task."
+        "A mean marked incomplete covers only the tasks that model has."
     )
     return "\n".join(lines) + "\n"

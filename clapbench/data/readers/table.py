@@ -159,13 +159,28 @@ def _classes_from_table(meta: Path, table: pd.DataFrame, label_cols: list[str], 
         return list(label_cols)
     records = list(enumerate(table.to_dict("records")))
     if order_col:
+        # The index column and the label column must agree one to one: a misspelt label would
+        # otherwise become an extra class silently sharing an index.
         order: dict[str, int] = {}
+        named: dict[int, tuple[str, int]] = {}  # index -> (label, first line)
         for i, row in records:
+            line = i + 2
+            try:
+                class_index = int(row[order_col])
+            except ValueError:
+                raise DataError(f"{meta}: column {order_col} holds '{row[order_col]}'; expected integer class indices") from None
             for label in labels_of(i, row):
-                try:
-                    order.setdefault(label, int(row[order_col]))
-                except ValueError:
-                    raise DataError(f"{meta}: column {order_col} holds '{row[order_col]}'; expected integer class indices") from None
+                if order.setdefault(label, class_index) != class_index:
+                    raise DataError(
+                        f"{meta}: line {line}: class '{label}' has {order_col} {class_index}, an earlier line gives it "
+                        f"{order[label]}; expected one {order_col} per class"
+                    )
+                first_label, first_line = named.setdefault(class_index, (label, line))
+                if first_label != label:
+                    raise DataError(
+                        f"{meta}: line {line}: {order_col} {class_index} is labelled '{label}', line {first_line} labels it "
+                        f"'{first_label}'; expected one label per {order_col}"
+                    )
         return sorted(order, key=lambda c: (order[c], c))
     return sorted({label for i, row in records for label in labels_of(i, row)})
 

@@ -1,0 +1,77 @@
+"""`clapbench leaderboard`: a row per model, a column per task, honest means over complete rows only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+
+REPO = Path(__file__).resolve().parent.parent
+PLUGIN_ID = "clapbench_test_spectral.make"
+
+
+@pytest.fixture(scope="module")
+def results(tiny_model, spectral_plugin, esc50_dir, tmp_path_factory) -> Path:
+    """Real results: the plugin on esc50 and esc50b (a copy of the task), the tiny CLAP on esc50 only."""
+    base = tmp_path_factory.mktemp("leaderboard")
+    tasks_dir = base / "tasks"
+    tasks_dir.mkdir()
+    (tasks_dir / "esc50b.yaml").write_text((REPO / "tasks" / "esc50.yaml").read_text().replace("name: esc50", "name: esc50b"))
+    out = base / "results"
+    common = ("--data", f"esc50={esc50_dir}", "--data", f"esc50b={esc50_dir}", "--output", out, "--workers", "0", "--tasks-dir", tasks_dir)
+    for args in (("--model", spectral_plugin, "--tasks", "esc50"),
+                 ("--model", spectral_plugin, "--tasks", "esc50b", "--folds", "1,2"),  # another score for the second task
+                 ("--model", tiny_model, "--tasks", "esc50", "--limit", 6)):
+        res = run_cli("run", *args, *common)
+        assert res.exit_code == 0, res.output
+    return out
+
+
+def main_score(results: Path, model: str, task: str) -> float:
+    return json.loads((results / model / f"{task}.json").read_text())["main_score"]
+
+
+def test_leaderboard_tables(results, tmp_path):
+    csv_out, md_out = tmp_path / "board.csv", tmp_path / "board.md"
+    res = run_cli("leaderboard", results, "-o", csv_out, "--markdown", md_out)
+    assert res.exit_code == 0, res.output
+
+    table = pd.read_csv(csv_out, dtype=str)
+    assert list(table.columns) == ["model", "esc50", "esc50b", "mean", "complete"]
+    assert list(table.model) == [PLUGIN_ID, "tiny-clap"]  # complete rows first
+    plugin, tiny = table.iloc[0], table.iloc[1]
+    esc50, esc50b = main_score(results, PLUGIN_ID, "esc50"), main_score(results, PLUGIN_ID, "esc50b")
+    assert esc50 != esc50b  # the second task was scored on two folds only
+    assert float(plugin.esc50) == pytest.approx(esc50, abs=1e-4) and float(plugin.esc50b) == pytest.approx(esc50b, abs=1e-4)
+    assert float(plugin["mean"]) == pytest.approx((esc50 + esc50b) / 2, abs=1e-4) and plugin.complete == "True"
+    assert float(tiny.esc50) == pytest.approx(main_score(results, "tiny-clap", "esc50"), abs=1e-4)
+    assert tiny.esc50b == "missing" and tiny.complete == "False"
+
+    markdown = md_out.read_text().splitlines()
+    assert markdown[0].startswith("| model | esc50") and "esc50b" in markdown[0] and markdown[0].rstrip().endswith("mean |")
+    plugin_line = next(line for line in markdown if line.startswith(f"| {PLUGIN_ID} "))
+    tiny_line = next(line for line in markdown if line.startswith("| tiny-clap "))
+    assert f"{100 * (esc50 + esc50b) / 2:.2f} |" in plugin_line and "incomplete" not in plugin_line
+    cells = [c.strip() for c in tiny_line.strip("|").split("|")]
+    assert cells[2] == "missing" and cells[3].endswith("(incomplete)")
+
+    screen = " ".join(res.output.split())
+    assert "missing" in screen and "(incomplete)" in screen
+
+
+def test_leaderboard_of_chosen_tasks_is_complete(results, tmp_path):
+    res = run_cli("leaderboard", results, "--tasks", "esc50", "-o", tmp_path / "b.csv")
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "b.csv", dtype=str)
+    assert list(table.columns) == ["model", "esc50", "mean", "complete"]
+    assert set(table.complete) == {"True"} and list(table["mean"]) == list(table.esc50)
+
+
+def test_leaderboard_of_an_empty_folder_is_a_user_error(tmp_path):
+    res = run_cli("leaderboard", tmp_path, "-o", tmp_path / "b.csv")
+    assert res.exit_code == 2 and str(tmp_path) in " ".join(res.output.split()) and "no result files" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "b.csv").exists()
