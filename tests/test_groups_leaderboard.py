@@ -129,7 +129,7 @@ def test_leaderboard_csv_groups_by_domain(results_dir, tmp_path):
     md = (tmp_path / "lb.md").read_text().splitlines()
     assert md[0] == "| model | music / mu-one | music / mu-two | music / **mean** | sound-events / se-one | sound-events / se-two | sound-events / **mean** | **mean** |"
     assert md[2] == "| model-a | 50.00 | 30.00 | 40.00 | 80.00 | 60.00 | 70.00 | 55.00 |"
-    assert md[4] == "| model-b | 20.00 | — | 20.00 (incomplete) | 90.00 | 70.00 | 80.00 | 60.00 (incomplete) |"
+    assert md[4] == "| model-b | 20.00 | missing | 20.00 (incomplete) | 90.00 | 70.00 | 80.00 | 60.00 (incomplete) |"
 
 
 def test_single_domain_keeps_the_plain_shape(results_dir):

@@ -41,7 +41,8 @@ def test_leaderboard_tables(results, tmp_path):
     assert res.exit_code == 0, res.output
 
     table = pd.read_csv(csv_out, dtype=str)
-    assert list(table.columns) == ["model", "esc50", "esc50b", "mean", "complete"]
+    assert list(table.columns) == ["model", "sound-events/esc50", "sound-events/esc50b", "mean", "complete"]
+    table = table.rename(columns=lambda c: c.split("/")[-1])
     assert list(table.model) == [PLUGIN_ID, "tiny-clap"]  # complete rows first
     plugin, tiny = table.iloc[0], table.iloc[1]
     esc50, esc50b = main_score(results, PLUGIN_ID, "esc50"), main_score(results, PLUGIN_ID, "esc50b")
@@ -52,7 +53,7 @@ def test_leaderboard_tables(results, tmp_path):
     assert tiny.esc50b == "missing" and tiny.complete == "False"
 
     markdown = md_out.read_text().splitlines()
-    assert markdown[0].startswith("| model | esc50") and "esc50b" in markdown[0] and markdown[0].rstrip().endswith("mean |")
+    assert markdown[0].startswith("| model | sound-events / esc50 |") and "esc50b" in markdown[0] and markdown[0].rstrip().endswith("mean** |")
     plugin_line = next(line for line in markdown if line.startswith(f"| {PLUGIN_ID} "))
     tiny_line = next(line for line in markdown if line.startswith("| tiny-clap "))
     assert f"{100 * (esc50 + esc50b) / 2:.2f} |" in plugin_line and "incomplete" not in plugin_line
@@ -67,8 +68,8 @@ def test_leaderboard_of_chosen_tasks_is_complete(results, tmp_path):
     res = run_cli("leaderboard", results, "--tasks", "esc50", "-o", tmp_path / "b.csv")
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "b.csv", dtype=str)
-    assert list(table.columns) == ["model", "esc50", "mean", "complete"]
-    assert set(table.complete) == {"True"} and list(table["mean"]) == list(table.esc50)
+    assert list(table.columns) == ["model", "sound-events/esc50", "mean", "complete"]
+    assert set(table.complete) == {"True"} and list(table["mean"]) == list(table["sound-events/esc50"])
 
 
 def test_leaderboard_of_an_empty_folder_is_a_user_error(tmp_path):

@@ -66,7 +66,7 @@ def read_csv_layout(root: Path, spec: dict[str, Any], class_names: list[str] | N
         table_names, code_map = read_class_table(root, spec["class_table"])
         class_names = class_names or table_names
     if class_names is None:
-        class_names = _classes_from_table(meta, table, label_cols, order_col, labels_of)
+        class_names = _classes_from_table(meta, table, label_col, label_cols, order_col, labels_of)
     index = {name: i for i, name in enumerate(class_names)}
 
     records = list(enumerate(table.to_dict("records")))
@@ -154,7 +154,7 @@ def _label_parser(meta: Path, spec: dict[str, Any], label_col: str | None, label
     return cell
 
 
-def _classes_from_table(meta: Path, table: pd.DataFrame, label_cols: list[str], order_col: str | None, labels_of) -> list[str]:
+def _classes_from_table(meta: Path, table: pd.DataFrame, label_col: str | None, label_cols: list[str], order_col: str | None, labels_of) -> list[str]:
     if label_cols:
         return list(label_cols)
     records = list(enumerate(table.to_dict("records")))
@@ -179,7 +179,7 @@ def _classes_from_table(meta: Path, table: pd.DataFrame, label_cols: list[str], 
                 if first_label != label:
                     raise DataError(
                         f"{meta}: line {line}: {order_col} {class_index} is labelled '{label}', line {first_line} labels it "
-                        f"'{first_label}'; expected one label per {order_col}"
+                        f"'{first_label}'; expected one {label_col} per {order_col}"
                     )
         return sorted(order, key=lambda c: (order[c], c))
     return sorted({label for i, row in records for label in labels_of(i, row)})
