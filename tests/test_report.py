@@ -379,7 +379,7 @@ def test_report_in_headless_chromium(report, results, tmp_path):
     runs = _load(results)
     browser = Chromium(binary, tmp_path / "profile")
     try:
-        for domain in ("Runtime", "Log", "Page"):
+        for domain in ("Runtime", "Log", "Page", "Network"):
             browser.call(f"{domain}.enable")
         browser.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1, mobile=False)
         browser.call("Page.navigate", url=path.resolve().as_uri())
@@ -422,6 +422,9 @@ def test_report_in_headless_chromium(report, results, tmp_path):
 
         assert browser.js("window.__errors") == []
         assert browser.errors() == []
+        # the page asked for nothing but itself and data: URIs inside it (the raster parts of the SVG plots)
+        requested = {e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"}
+        assert {u for u in requested if not u.startswith("data:")} == {path.resolve().as_uri()}
         # the capture is not blind: an error the page logs is seen
         browser.js("console.error('probe')")
         browser.call("Runtime.evaluate", expression="1")
