@@ -1,4 +1,4 @@
-"""The clapbench command line: run, tasks, data check, leaderboard, compare, demo, cache."""
+"""The clapbench command line: run, tasks, data check, leaderboard, report, compare, demo, cache."""
 
 from __future__ import annotations
 
@@ -298,6 +298,19 @@ def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation
                 cells.append(f"{100 * float(v):.2f}" + ("" if complete else " [yellow](incomplete)[/]"))
         rich_table.add_row(*cells)
     console.print(rich_table)
+
+
+@cli.command()
+@click.argument("results_dir", type=click.Path())
+@click.option("-o", "--output", "html_out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.option("--task", help="Task of the per-class views and confusion matrix (default: the first single-label classification task, else the first multi-label one).")
+@click.option("--published", is_flag=True, help="Add the numbers papers report (results/published.csv), marked as reported.")
+def report(results_dir, html_out, task, published):
+    """Write one self-contained HTML report: leaderboard, score bars with CIs, per-class views, provenance."""
+    from clapbench.results.report import write_report
+
+    write_report(Path(results_dir), Path(html_out), task=task, published=published)
+    console.print(f"report in {html_out}")
 
 
 @cli.command()
