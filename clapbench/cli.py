@@ -256,7 +256,8 @@ def _count(value: int | None) -> str:
 @click.option("--tasks", "task_names", help="Tasks or groups to show (default: every task found).")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
 @click.option("--eval", "evaluation", type=click.Choice(["zero-shot", "linear-probe"]), default="zero-shot", show_default=True, help="Which results: zero-shot or linear-probe (one board each).")
-def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation):
+@click.option("--published", is_flag=True, help="Add the papers' reported numbers (results/published.csv) as rows marked reported.")
+def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation, published):
     """Build a leaderboard from a results folder: task columns grouped by domain, a mean per domain and overall."""
     from clapbench.errors import ClapbenchError
     from clapbench.registry import groups, registry
@@ -274,12 +275,21 @@ def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation
         wanted = [t for n in task_names.split(",") if n.strip() for t in named.get(n.strip(), [n.strip()])]
     variant = None if evaluation == "zero-shot" else evaluation
     table, domains = build_leaderboard(results, wanted, {name: spec.domain for name, spec in reg.items()}, variant=variant)
+    if published:
+        if variant is not None:
+            raise ClapbenchError("--published holds zero-shot numbers only; drop it or use --eval zero-shot")
+        from clapbench.results.leaderboard import with_published
+        from clapbench.results.published import load_published, on_main_metric
+
+        main_metrics = {name: spec.main_metric for name, spec in reg.items()}
+        main_metrics.update({r["task"]: r["main_metric"] for r in results if not r.get("variant")})
+        table = with_published(table, on_main_metric(load_published(), main_metrics))
     if csv_out:
         atomic_write_text(Path(csv_out), to_csv_frame(table).to_csv(index=False))
     markdown = to_markdown(table, domains)
     if md_out:
         atomic_write_text(Path(md_out), markdown)
-    shown = [c for c in table.columns if column_kind(c)[0] in ("model", "task", "domain-mean", "mean")]
+    shown = [c for c in table.columns if column_kind(c)[0] in ("model", "source", "task", "domain-mean", "mean")]
     rich_table = Table(title="leaderboard (main metric, %)")
     for col in shown:
         kind, domain, label = column_kind(col)
@@ -289,8 +299,10 @@ def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation
         for col in shown:
             kind, domain, _ = column_kind(col)
             v = row[col]
-            if kind == "model":
+            if kind in ("model", "source"):
                 cells.append(str(v))
+            elif row.get("source", "measured") != "measured":  # published: as reported, no means
+                cells.append("" if v is None or v != v else f"[italic]{100 * float(v):.2f}[/]")
             elif v is None or v != v:
                 cells.append("[red]missing[/]")
             else:

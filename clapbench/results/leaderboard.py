@@ -76,7 +76,7 @@ def _mean(have: dict[str, float], tasks: list[str]) -> tuple[float | None, bool]
 
 def column_kind(column: str) -> tuple[str, str | None, str]:
     """(kind, domain, label) of a leaderboard column: kind is model, task, domain-mean, domain-complete, mean or complete."""
-    if column in ("model", "mean", "complete"):
+    if column in ("model", "source", "mean", "complete"):
         return column, None, column
     domain, _, name = column.rpartition("/")
     if name == "mean":
@@ -90,17 +90,46 @@ def _is_missing(value: Any) -> bool:
     return value is None or (not isinstance(value, bool) and pd.isna(value))
 
 
+def with_published(table: pd.DataFrame, reported: list) -> pd.DataFrame:
+    """Append published numbers (clapbench.results.published rows already on each task's main metric)
+    as rows of their own, one per (model, kind), marked in a ``source`` column.
+
+    They carry no mean: a mean over the tasks a paper happens to report is not comparable with a
+    measured one. Measured rows keep ``source`` = "measured".
+    """
+    out = table.copy()
+    out.insert(1, "source", "measured")
+    tasks = {column_kind(c)[2]: c for c in out.columns if column_kind(c)[0] == "task"}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for number in reported:
+        if number.task not in tasks:
+            continue
+        row = rows.setdefault((number.model, number.kind), {"model": f"{number.model} ({number.kind})", "source": number.kind})
+        row[tasks[number.task]] = number.value
+    extra = pd.DataFrame(list(rows.values()), columns=out.columns)
+    return pd.concat([out, extra], ignore_index=True) if len(extra) else out
+
+
+def is_measured(row: pd.Series) -> bool:
+    return row.get("source", "measured") == "measured"
+
+
 def to_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
+    measured = out.apply(is_measured, axis=1) if len(out) else pd.Series(dtype=bool)
     for col in out.columns:
         if column_kind(col)[0] in ("task", "domain-mean", "mean"):
-            out[col] = out[col].map(lambda v: MISSING if _is_missing(v) else round(float(v), 4)).astype(object)
+            # a task a measured model lacks is "missing"; a paper that reports no number is just blank
+            out[col] = [
+                (MISSING if m else "") if _is_missing(v) else round(float(v), 4) for v, m in zip(out[col], measured)
+            ]
+            out[col] = out[col].astype(object)
     return out
 
 
 def to_markdown(table: pd.DataFrame, domains: dict[str, str]) -> str:
     """A Markdown table whose header groups task columns by domain (``domain / task``)."""
-    shown = [c for c in table.columns if column_kind(c)[0] in ("model", "task", "domain-mean", "mean")]
+    shown = [c for c in table.columns if column_kind(c)[0] in ("model", "source", "task", "domain-mean", "mean")]
     head = []
     for c in shown:
         kind, domain, label = column_kind(c)
@@ -111,8 +140,11 @@ def to_markdown(table: pd.DataFrame, domains: dict[str, str]) -> str:
         for c in shown:
             kind, domain, _ = column_kind(c)
             v = row[c]
-            if kind == "model":
+            if kind in ("model", "source"):
                 cells.append(str(v))
+                continue
+            if not is_measured(row):  # a published row: numbers as reported, no means
+                cells.append("" if _is_missing(v) else f"{100 * float(v):.2f}")
                 continue
             text = (MISSING if kind == "task" else "—") if _is_missing(v) else f"{100 * float(v):.2f}"
             complete = row[f"{domain}/complete"] if kind == "domain-mean" else row["complete"] if kind == "mean" else True
@@ -121,6 +153,7 @@ def to_markdown(table: pd.DataFrame, domains: dict[str, str]) -> str:
     lines.append("")
     lines.append(
         "Scores are each task's main metric, in percent; a mean is the plain mean over the tasks it covers. "
-        "A mean marked incomplete covers only the tasks that model has."
+        "A mean marked incomplete covers only the tasks that model has. Rows whose source is reported or "
+        "reproduction are published numbers (results/published.csv), not measured here, and carry no mean."
     )
     return "\n".join(lines) + "\n"
