@@ -45,6 +45,7 @@ import numpy as np
 from clapbench.errors import ClapbenchError
 from clapbench.models.hashing import WEIGHT_SUFFIXES
 from clapbench.models.protocol import LoadedModel
+from clapbench.results.store import atomic_open
 
 LAYOUT = "embeddings-v1"
 # Bump when clapbench's decoding or preprocessing code changes the numbers it feeds a model.
@@ -322,20 +323,9 @@ def _write_entry(path: Path, vector: np.ndarray) -> None:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a temp file beside ``path`` and rename it into place: readers see all of it or nothing.
-
-    No fsync: a rename after a complete write is atomic against a killed process, and a file that
-    an OS crash leaves short fails the length check on read and is recomputed.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:12]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Readers see all of an entry or nothing; a short file fails the length check on read and is recomputed."""
+    with atomic_open(path, "wb", fsync=False) as fh:
+        fh.write(data)
 
 
 # ---- `clapbench cache info` and `clapbench cache clear` --------------------------------------------

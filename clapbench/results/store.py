@@ -27,24 +27,33 @@ def items_path(output: Path, model_id: str, task: str) -> Path:
     return Path(output) / model_id / f"{task}.items.npz"
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
+# Read once at import: os.umask is process-wide, and the embedding cache writes from a thread.
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
 @contextmanager
-def atomic_open(path: Path, mode: str = "w"):
-    """Open a temp file beside ``path``; on success it replaces ``path``, on any error it is removed."""
+def atomic_open(path: Path, mode: str = "w", fsync: bool = True):
+    """Open a temp file beside ``path``; on success it replaces ``path``, on any error it is removed.
+
+    ``fsync=False`` for entries that are checked on read anyway (the embedding cache): a rename after
+    a complete write is atomic against a killed process; only an OS crash could leave a short file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; results are meant to be shared
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes owner-only files; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
