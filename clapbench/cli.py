@@ -188,9 +188,14 @@ def tasks(data_root, data, tasks_dirs):
         table.add_column("data", no_wrap=True)
     for name, spec in sorted(reg.items(), key=lambda kv: (kv[1].domain, kv[0])):
         count = spec.classes.get("count")
-        chance = spec.chance if spec.chance is not None else (1.0 / count if count else None)
+        if spec.chance is not None:
+            chance = f"{spec.chance:.3f}"
+        elif count and not spec.multilabel:
+            chance = f"{1.0 / count:.3f}"
+        else:  # mAP chance is the classes' prevalence; retrieval and temporal chance depend on the items
+            chance = "from data"
         evaluation = spec.eval_type.replace("-classification", "")
-        row = [name, spec.domain, evaluation, str(count or "?"), spec.main_metric, f"{chance:.3f}" if chance else "?"]
+        row = [name, spec.domain, evaluation, str(count or "—"), spec.main_metric, chance]
         if data_root or locations:
             if name in locations or data_root:
                 found = data_present(find_location(name, locations, data_root), spec.dataset)
