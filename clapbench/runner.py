@@ -73,7 +73,7 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
         "task_version": spec.version,
         "domain": spec.domain,
         "evaluation": spec.eval_type,
-        "model": {"id": loaded.model_id, "path": loaded.path, "kind": loaded.kind},
+        "model": {"id": loaded.model_id, "path": loaded.path, "kind": loaded.kind, "family": loaded.family, "variant": loaded.variant},
         "model_sha": loaded.sha256,
         "main_metric": spec.main_metric,
         "main_score": outcome.metrics[spec.main_metric],

@@ -17,14 +17,16 @@ def build_leaderboard(results: list[dict[str, Any]], tasks: list[str] | None = N
     """(table, task -> domain). Columns: model, one per task, mean, complete."""
     domains: dict[str, str] = {}
     scores: dict[str, dict[str, float]] = {}
+    labels: dict[str, str] = {}
     for r in results:
         model = r["model"]["id"] if isinstance(r["model"], dict) else str(r["model"])
+        labels[model] = labels.get(model) or _family_label(r["model"])
         scores.setdefault(model, {})[r["task"]] = float(r["main_score"])
         domains.setdefault(r["task"], r.get("domain", "other"))
     task_names = tasks or sorted(domains, key=lambda t: (domains[t], t))
     rows = []
     for model in sorted(scores):
-        row: dict[str, Any] = {"model": model}
+        row: dict[str, Any] = {"model": model + labels[model]}
         have = [scores[model][t] for t in task_names if t in scores[model]]
         for t in task_names:
             row[t] = scores[model].get(t)
@@ -35,6 +37,13 @@ def build_leaderboard(results: list[dict[str, Any]], tasks: list[str] | None = N
     if not table.empty:
         table = table.sort_values(["complete", "mean"], ascending=[False, False], na_position="last").reset_index(drop=True)
     return table, {t: domains.get(t, "other") for t in task_names}
+
+
+def _family_label(model: Any) -> str:
+    """' (msclap 2023)': the row names the checkpoint family and variant when the result records them."""
+    if not isinstance(model, dict) or not model.get("family"):
+        return ""
+    return f" ({model['family']}{' ' + model['variant'] if model.get('variant') else ''})"
 
 
 def to_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
