@@ -137,6 +137,19 @@ def test_laion_fusion_stacks_whole_clip_and_three_chunks():
     np.testing.assert_allclose(mels[0], whole[lo] * (1 - frac) + whole[hi] * frac, atol=5e-3)  # dB, float32 weights
 
 
+def test_preprocessors_survive_pickling_for_worker_processes():
+    import pickle
+
+    wave = tone(12.0, 48000)
+    for prep in (LaionPreprocessor(PRESETS["laion"], fusion=True, seed=3), MSClapPreprocessor(PRESETS["msclap-2023"], seed=3)):
+        again = pickle.loads(pickle.dumps(prep))
+        a, b = prep(wave), again(wave)
+        if isinstance(a, tuple):
+            assert a[1] == b[1]
+            a, b = a[0], b[0]
+        assert np.array_equal(a, b)
+
+
 def test_resolve_protocol_native_and_incompatible_presets():
     assert resolve_protocol("native", "msclap-2023").name == "msclap-2023"
     assert resolve_protocol("native", "laion").name == "laion"

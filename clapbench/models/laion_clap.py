@@ -28,7 +28,7 @@ from clapbench.models.arch.htsat import HTSAT, HTSATConfig
 from clapbench.models.arch.text import build_text_model, legacy_text_buffers, text_config
 from clapbench.models.checkpoint import build_strict
 from clapbench.models.protocols import Protocol, clip_rng, int16_round_trip, random_crop, repeatpad
-from clapbench.models.tokenizer_files import find_tokenizer_folder, load_tokenizer
+from clapbench.models.tokenizer_files import check_vocabulary, find_tokenizer_folder, load_tokenizer
 
 # laion_clap's model_configs/HTSAT-*.json audio_cfg
 SAMPLE_RATE, N_FFT, HOP, MEL_BINS, FMIN, FMAX = 48000, 1024, 480, 64, 50, 14000
@@ -137,6 +137,7 @@ class LaionClapModel:
             raise ModelError(f"{source}: audio_branch.spectrogram_extractor.{mismatch}; clapbench's torch.stft front end would not reproduce it")
         self.tokenizer_folder = find_tokenizer_folder("roberta", tokenizer)
         self.tokenizer = load_tokenizer("roberta", self.tokenizer_folder)
+        check_vocabulary(self.tokenizer, net.text_branch.config.vocab_size, "roberta", self.tokenizer_folder, source)
         net.eval().to(device=device, dtype=dtype)
         net.audio_branch.spectrogram_extractor.float()
         net.audio_branch.logmel_extractor.float()

@@ -33,7 +33,7 @@ from clapbench.models.arch.htsat import HTSAT, HTSATConfig
 from clapbench.models.arch.text import build_text_model, legacy_text_buffers, text_config
 from clapbench.models.checkpoint import build_strict
 from clapbench.models.protocols import Protocol, clip_rng, repeat_cut
-from clapbench.models.tokenizer_files import find_tokenizer_folder, load_tokenizer
+from clapbench.models.tokenizer_files import check_vocabulary, find_tokenizer_folder, load_tokenizer
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,8 @@ class MSClapModel:
         self.tokenizer_folder = find_tokenizer_folder(self.version.text, tokenizer)
         self.tokenizer = load_tokenizer(self.version.text, self.tokenizer_folder)
         if self.version.text == "gpt2":
-            self.tokenizer.add_special_tokens({"pad_token": "!"})
+            self.tokenizer.add_special_tokens({"pad_token": "!"})  # already in GPT-2's vocabulary (token 0)
+        check_vocabulary(self.tokenizer, net.caption_encoder.base.config.vocab_size, self.version.text, self.tokenizer_folder, source)
         net.eval().to(device=device, dtype=dtype)
         net.audio_net.spectrogram_extractor.float()
         net.audio_net.logmel_extractor.float()

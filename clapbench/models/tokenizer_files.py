@@ -69,3 +69,12 @@ def load_tokenizer(kind: str, folder: Path):
             f"{folder}: cannot read the {kind} tokenizer ({lines[0] if lines else type(exc).__name__}); "
             f"expected {_needed_text(kind)}"
         ) from None
+
+
+def check_vocabulary(tokenizer, embedding_rows: int, kind: str, folder: Path, source: str) -> None:
+    """A tokenizer of another model (a RoBERTa vocab for GPT-2, say) would embed the wrong tokens: refuse it."""
+    if len(tokenizer) != embedding_rows:
+        raise ModelError(
+            f"{folder}: the {kind} tokenizer has {len(tokenizer)} tokens but the text tower of {source} embeds "
+            f"{embedding_rows}; expected the tokenizer of {HUB_REPOS[kind][0]}"
+        )

@@ -145,14 +145,13 @@ class WindowAttention(nn.Module):
         b, n, c = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(n, n, -1).permute(2, 0, 1)
-        if mask is None:
-            bias = bias.unsqueeze(0)
-        else:  # per window: the position bias plus the shifted-window mask
+        if mask is not None:  # windows of one clip are consecutive: add each window's shift mask by broadcasting
             nw = mask.shape[0]
-            bias = (bias.unsqueeze(0) + mask.unsqueeze(1)).repeat(b // nw, 1, 1, 1)
+            q, k, v = (t.reshape(b // nw, nw, self.heads, n, -1) for t in (q, k, v))
+            bias = bias.unsqueeze(0) + mask.unsqueeze(1)
         # softmax(q k^T * scale + bias) v, as the original computes it step by step
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=self.scale)
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+        return self.proj(out.reshape(b, self.heads, n, -1).transpose(1, 2).reshape(b, n, c))
 
 
 class Mlp(nn.Module):
