@@ -253,7 +253,7 @@ def check_model_command(model_spec, family, protocol, tokenizer, device, dtype, 
         click.echo(json.dumps(report, indent=2))
     else:
         table = Table(title=f"check-model {escape(loaded.model_id)}", show_header=False)
-        for key in ("family", "variant", "parameters", "embedding_dim", "sample_rate", "protocol", "clip_seconds", "prompt", "finite", "normalised", "max_norm_error", "seconds"):
+        for key in ("family", "variant", "parameters", "embedding_dim", "sample_rate", "protocol", "clip_seconds", "prompt", "finite", "normalised", "max_norm_error", "elapsed_seconds"):
             value = report[key]
             table.add_row(key, escape(f"{value:,}" if key == "parameters" and value is not None else str(value)))
         console.print(table)

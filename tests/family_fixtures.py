@@ -125,7 +125,7 @@ def build_bert_tokenizer(folder: Path, corpus: list[str] = CORPUS) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     words = sorted({w.strip("!.,").lower() for line in corpus for w in line.split()} - {""})
     chars = sorted(set("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-"))
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars] + words
+    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars] + words))
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     return folder
 

@@ -66,6 +66,6 @@ def check_model(loaded: LoadedModel, seconds: float = 3.0, seed: int = 0) -> dic
         "audio_clips": [f"{k} ({seconds:g} s)" for k in SOUNDS],
         "prompts": list(PROMPTS),
         "similarity": similarity,
-        "seconds": round(elapsed, 3),
+        "elapsed_seconds": round(elapsed, 3),
         "problems": problems,
     }
