@@ -66,6 +66,15 @@ def _override_prompts(specs: list, values: tuple[str, ...]) -> list:
     return [s.with_prompts({k: v for k, v in prompts.items() if k in s.prompts}) for s in specs]
 
 
+def _model_options(fn):
+    """--family, --protocol, --tokenizer: how a checkpoint file is read and evaluated."""
+    from clapbench.models.protocols import FAMILY_CHOICES, PROTOCOL_NAMES
+
+    fn = click.option("--tokenizer", type=click.Path(), help="Folder with the text tower's tokenizer files (default: the local HuggingFace cache).")(fn)
+    fn = click.option("--protocol", default="native", show_default=True, type=click.Choice(PROTOCOL_NAMES), help="Preprocessing and prompt preset; native is the family's own.")(fn)
+    return click.option("--family", type=click.Choice(FAMILY_CHOICES), help="Checkpoint family (default: detected from the weights).")(fn)
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="clapbench")
 def cli():
@@ -73,7 +82,7 @@ def cli():
 
 
 @cli.command()
-@click.option("--model", "model_spec", required=True, help="HF ClapModel folder, or a plugin package.module:factory.")
+@click.option("--model", "model_spec", required=True, help="HF ClapModel folder, MS-CLAP/LAION-CLAP checkpoint (.pt/.pth), or a plugin package.module:factory.")
 @click.option("--tasks", "task_names", required=True, help="Comma-separated task or group names (see `clapbench tasks`).")
 @click.option("--data", "data", multiple=True, metavar="NAME=PATH", help="Dataset folder of a task (repeatable; hf:PATH for a HuggingFace parquet folder).")
 @click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding one DIR/<task-name>/ per task.")
@@ -98,9 +107,11 @@ def cli():
 @click.option("--probe-seed", default=0, show_default=True, type=int, help="Seed of the linear probe (validation splits carved from training items).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Embedding cache folder (default: $XDG_CACHE_HOME/clapbench or ~/.cache/clapbench).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write cached embeddings.")
-def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache):
+@_model_options
+def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache, family, protocol, tokenizer):
     """Evaluate a model on tasks and write one result file per task."""
     from clapbench.models import load_model
+    from clapbench.models.protocols import apply_prompt
     from clapbench.registry import is_template, registry, resolve_tasks
     from clapbench.runner import EVALUATION_CHOICES, RunOptions, run_task_evaluations
 
@@ -148,7 +159,8 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         cache_dir=cache_dir,
         no_cache=no_cache,
     )
-    loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id)
+    loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol, tokenizer=tokenizer)
+    specs = apply_prompt(specs, loaded, user_templates=bool(templates))
     console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")
     done = []
     for spec in specs:
@@ -294,7 +306,7 @@ def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation
     markdown = to_markdown(table, domains)
     if md_out:
         atomic_write_text(Path(md_out), markdown)
-    shown = [c for c in table.columns if column_kind(c)[0] in ("model", "source", "task", "domain-mean", "mean")]
+    shown = [c for c in table.columns if column_kind(c)[0] in ("model", "family", "source", "task", "domain-mean", "mean")]
     rich_table = Table(title="leaderboard (main metric, %)")
     for col in shown:
         kind, domain, label = column_kind(col)
@@ -304,8 +316,8 @@ def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation
         for col in shown:
             kind, domain, _ = column_kind(col)
             v = row[col]
-            if kind in ("model", "source"):
-                cells.append(str(v))
+            if kind in ("model", "family", "source"):
+                cells.append("" if v is None or v != v else str(v))
             elif row.get("source", "measured") != "measured":  # published: as reported, no means
                 cells.append("" if v is None or v != v else f"[italic]{100 * float(v):.2f}[/]")
             elif v is None or v != v:
@@ -315,6 +327,35 @@ def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation
                 cells.append(f"{100 * float(v):.2f}" + ("" if complete else " [yellow](incomplete)[/]"))
         rich_table.add_row(*cells)
     console.print(rich_table)
+
+
+@cli.command("check-model")
+@click.argument("model_spec")
+@_model_options
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16", "float16"]))
+@click.option("--seconds", default=3.0, show_default=True, type=click.FloatRange(min=0.1), help="Length of each generated clip.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check_model_command(model_spec, family, protocol, tokenizer, device, dtype, seconds, as_json):
+    """Load a model, embed generated audio and a few prompts, and report what came out."""
+    import json
+
+    from clapbench.errors import ModelError
+    from clapbench.models import load_model
+    from clapbench.models.check import check_model
+
+    loaded = load_model(model_spec, device=device, dtype=dtype, family=family, protocol=protocol, tokenizer=tokenizer)
+    report = check_model(loaded, seconds=seconds)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        table = Table(title=f"check-model {escape(loaded.model_id)}", show_header=False)
+        for key in ("family", "variant", "parameters", "embedding_dim", "sample_rate", "protocol", "clip_seconds", "prompt", "finite", "normalised", "max_norm_error", "elapsed_seconds"):
+            value = report[key]
+            table.add_row(key, escape(f"{value:,}" if key == "parameters" and value is not None else str(value)))
+        console.print(table)
+    if report["problems"]:
+        raise ModelError(f"{model_spec}: " + "; ".join(report["problems"]))
 
 
 @cli.command()

@@ -5,18 +5,27 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import torch
-
 from clapbench.errors import ModelError
 from clapbench.models.hashing import weights_sha256
 from clapbench.models.protocol import AudioTextModel, LoadedModel, check_embeddings
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
 __all__ = ["AudioTextModel", "LoadedModel", "check_embeddings", "load_model", "resolve_device", "DTYPES"]
 
 
+def __getattr__(name: str):
+    # torch is imported on first use, so that `clapbench --help` and the option lists stay fast.
+    if name == "DTYPES":
+        import torch
+
+        return {n: getattr(torch, n) for n in DTYPE_NAMES}
+    raise AttributeError(name)
+
+
 def resolve_device(device: str) -> str:
+    import torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -31,22 +40,52 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def load_model(spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0, model_id: str | None = None) -> LoadedModel:
-    """Load ``spec``: a HF ClapModel folder, or a plugin ``package.module:factory``."""
+def load_model(
+    spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0, model_id: str | None = None,
+    family: str | None = None, protocol: str = "native", tokenizer: str | None = None,
+) -> LoadedModel:
+    """Load ``spec``: a HF ClapModel folder, an MS-CLAP or LAION-CLAP checkpoint file, or a plugin ``package.module:factory``."""
+    from clapbench.models import DTYPES
+    from clapbench.models.families import CHECKPOINT_SUFFIXES, load_checkpoint_model
     from clapbench.models.hf_clap import HFClapModel, is_hf_clap_folder
     from clapbench.models.plugin import load_plugin, looks_like_plugin
+    from clapbench.models.protocols import resolve_protocol
 
     device = resolve_device(device)
     if dtype not in DTYPES:
         raise ModelError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
     path = Path(spec).expanduser()
+    if path.is_file() and (family not in (None, "hf") or path.suffix in CHECKPOINT_SUFFIXES):
+        model = load_checkpoint_model(path, family, protocol, tokenizer, device=device, dtype=DTYPES[dtype], seed=seed)
+        return LoadedModel(
+            model=model,
+            model_id=model_id or _slug(path.resolve().stem),
+            path=str(path.resolve()),
+            kind=model.family,
+            sha256=weights_sha256(path),
+            device=device,
+            dtype=dtype,
+            preprocessing=model.describe(),
+            family=model.family,
+            variant=model.variant,
+        )
+    if path.is_dir() and family not in (None, "hf"):
+        raise ModelError(f"--family {family}: {path} is a folder; MS-CLAP and LAION-CLAP checkpoints are single .pt/.pth files")
+    if path.is_dir() and tokenizer is not None:
+        raise ModelError(f"--tokenizer: {path} is a transformers ClapModel folder, which carries its own tokenizer")
     if path.is_dir():
+        preset = resolve_protocol(protocol, "hf")
         if not is_hf_clap_folder(path):
             raise ModelError(
                 f"{path}: not a CLAP checkpoint folder; expected config.json with model_type 'clap', "
                 "the weights (model.safetensors) and the processor files that save_pretrained writes"
             )
         model = HFClapModel(path, device=device, dtype=DTYPES[dtype], seed=seed)
+        preprocessing = model.describe()
+        if protocol == "hf":  # native keeps the task's templates: a HF folder has no paper prompt of its own
+            preprocessing.update(protocol="hf", prompt=preset.prompt, protocol_source=preset.source)
+        else:
+            preprocessing["protocol"] = "native (the folder's saved feature-extractor settings, the task's templates)"
         return LoadedModel(
             model=model,
             model_id=model_id or _slug(path.resolve().name),
@@ -55,11 +94,18 @@ def load_model(spec: str, device: str = "auto", dtype: str = "float32", seed: in
             sha256=weights_sha256(path),
             device=device,
             dtype=dtype,
-            preprocessing=model.describe(),
+            preprocessing=preprocessing,
+            family="hf-clap",
+            variant="htsat-fused" if model.model.config.audio_config.enable_fusion else "htsat-unfused",
         )
     if path.exists():
-        raise ModelError(f"{path}: a file, not a checkpoint folder; expected a HF ClapModel folder or a plugin package.module:factory")
+        raise ModelError(
+            f"{path}: not a checkpoint clapbench reads; expected a HF ClapModel folder, an MS-CLAP or LAION-CLAP "
+            f"checkpoint file ({'/'.join(CHECKPOINT_SUFFIXES)}, or --family to force one) or a plugin package.module:factory"
+        )
     if looks_like_plugin(spec):
+        if family is not None or protocol not in (None, "native") or tokenizer is not None:
+            raise ModelError(f"--model {spec}: a plugin does its own preprocessing; --family, --protocol and --tokenizer do not apply")
         model = load_plugin(spec, device=device, dtype=dtype, seed=seed)
         describe = getattr(model, "describe", None)
         preprocessing = dict(describe()) if callable(describe) else {}
@@ -73,10 +119,12 @@ def load_model(spec: str, device: str = "auto", dtype: str = "float32", seed: in
             device=device,
             dtype=dtype,
             preprocessing=preprocessing,
+            family=getattr(model, "family", None),
+            variant=getattr(model, "variant", None),
         )
     raise ModelError(
-        f"--model {spec}: no such folder, and not a plugin spec; expected a HF ClapModel folder "
-        "(config.json, model.safetensors, processor files) or package.module:factory"
+        f"--model {spec}: no such file or folder, and not a plugin spec; expected a HF ClapModel folder "
+        "(config.json, model.safetensors, processor files), an MS-CLAP or LAION-CLAP checkpoint (.pt/.pth) or package.module:factory"
     )
 
 

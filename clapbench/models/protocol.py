@@ -40,6 +40,8 @@ class LoadedModel:
     device: str = "cpu"
     dtype: str = "float32"
     preprocessing: dict[str, Any] = field(default_factory=dict)
+    family: str | None = None  # "hf-clap", "msclap", "laion-clap", or a plugin's own
+    variant: str | None = None  # e.g. "2023", "htsat-tiny-fusion"
 
     @property
     def sample_rate(self) -> int:

@@ -34,8 +34,10 @@ def build_leaderboard(
     results = [r for r in results if r.get("variant") == variant]
     domains: dict[str, str] = dict(known_domains or {})
     scores: dict[str, dict[str, float]] = {}
+    labels: dict[str, str] = {}
     for r in results:
         model = r["model"]["id"] if isinstance(r["model"], dict) else str(r["model"])
+        labels[model] = labels.get(model) or _family_label(r["model"])
         scores.setdefault(model, {})[r["task"]] = float(r["main_score"])
         domains[r["task"]] = r.get("domain") or domains.get(r["task"], "other")
     task_names = list(dict.fromkeys(tasks)) if tasks else sorted({r["task"] for r in results})
@@ -45,7 +47,7 @@ def build_leaderboard(
         groups.setdefault(task_domain[t], []).append(t)
     per_domain = len(groups) > 1
 
-    columns = ["model"]
+    columns = ["model", "family"]
     for domain, members in groups.items():
         columns += [task_column(domain, t) for t in members]
         if per_domain:
@@ -55,7 +57,7 @@ def build_leaderboard(
     rows = []
     for model in sorted(scores):
         have = scores[model]
-        row: dict[str, Any] = {"model": model}
+        row: dict[str, Any] = {"model": model, "family": labels[model]}
         for domain, members in groups.items():
             for t in members:
                 row[task_column(domain, t)] = have.get(t)
@@ -76,7 +78,7 @@ def _mean(have: dict[str, float], tasks: list[str]) -> tuple[float | None, bool]
 
 def column_kind(column: str) -> tuple[str, str | None, str]:
     """(kind, domain, label) of a leaderboard column: kind is model, task, domain-mean, domain-complete, mean or complete."""
-    if column in ("model", "source", "mean", "complete"):
+    if column in ("model", "family", "source", "mean", "complete"):
         return column, None, column
     domain, _, name = column.rpartition("/")
     if name == "mean":
@@ -98,13 +100,13 @@ def with_published(table: pd.DataFrame, reported: list) -> pd.DataFrame:
     measured one. Measured rows keep ``source`` = "measured".
     """
     out = table.copy()
-    out.insert(1, "source", "measured")
+    out.insert(2, "source", "measured")
     tasks = {column_kind(c)[2]: c for c in out.columns if column_kind(c)[0] == "task"}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for number in reported:
         if number.task not in tasks:
             continue
-        row = rows.setdefault((number.model, number.kind), {"model": f"{number.model} ({number.kind})", "source": number.kind})
+        row = rows.setdefault((number.model, number.kind), {"model": f"{number.model} ({number.kind})", "family": number.family, "source": number.kind})
         row[tasks[number.task]] = number.value
     extra = pd.DataFrame(list(rows.values()), columns=out.columns)
     return pd.concat([out, extra], ignore_index=True) if len(extra) else out
@@ -112,6 +114,13 @@ def with_published(table: pd.DataFrame, reported: list) -> pd.DataFrame:
 
 def is_measured(row: pd.Series) -> bool:
     return row.get("source", "measured") == "measured"
+
+
+def _family_label(model: Any) -> str:
+    """'msclap 2023': the checkpoint family and variant when the result records them."""
+    if not isinstance(model, dict) or not model.get("family"):
+        return ""
+    return f"{model['family']}{' ' + model['variant'] if model.get('variant') else ''}"
 
 
 def to_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
@@ -129,7 +138,7 @@ def to_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 def to_markdown(table: pd.DataFrame, domains: dict[str, str]) -> str:
     """A Markdown table whose header groups task columns by domain (``domain / task``)."""
-    shown = [c for c in table.columns if column_kind(c)[0] in ("model", "source", "task", "domain-mean", "mean")]
+    shown = [c for c in table.columns if column_kind(c)[0] in ("model", "family", "source", "task", "domain-mean", "mean")]
     head = []
     for c in shown:
         kind, domain, label = column_kind(c)
@@ -140,8 +149,8 @@ def to_markdown(table: pd.DataFrame, domains: dict[str, str]) -> str:
         for c in shown:
             kind, domain, _ = column_kind(c)
             v = row[c]
-            if kind in ("model", "source"):
-                cells.append(str(v))
+            if kind in ("model", "family", "source"):
+                cells.append("" if _is_missing(v) else str(v))
                 continue
             if not is_measured(row):  # a published row: numbers as reported, no means
                 cells.append("" if _is_missing(v) else f"{100 * float(v):.2f}")

@@ -1,0 +1,64 @@
+"""Which CLAP family a checkpoint file belongs to, told from its keys; and loading it with that family's code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from clapbench.errors import ModelError
+from clapbench.models.checkpoint import read_state_dict
+from clapbench.models.protocols import FAMILY_CHOICES, resolve_protocol
+
+__all__ = ["FAMILY_CHOICES", "detect_family", "load_checkpoint_model", "unknown_layout"]
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+
+def detect_family(state: dict[str, torch.Tensor]) -> str | None:
+    """'msclap-2022', 'msclap-2023', 'laion', or None for a layout clapbench does not know."""
+    keys = list(state)
+    if any(k.startswith("audio_encoder.") for k in keys) and any(k.startswith("caption_encoder.") for k in keys):
+        gpt2 = "caption_encoder.base.wte.weight" in state
+        htsat = any(k.startswith("audio_encoder.base.htsat.") for k in keys)
+        return "msclap-2023" if (gpt2 or htsat) else "msclap-2022"
+    if any(k.startswith("audio_branch.") for k in keys) and any(k.startswith("text_branch.") for k in keys):
+        return "laion"
+    return None
+
+
+def unknown_layout(path: Path, state: dict[str, torch.Tensor]) -> str:
+    keys = list(state)
+    if any(k.startswith(("audio_model.", "text_model.")) for k in keys):
+        return (
+            f"{path}: a transformers ClapModel state dict; pass the folder save_pretrained writes "
+            "(config.json, model.safetensors and the processor files) instead"
+        )
+    if any(k.startswith(("clap.", "gpt.")) for k in keys):
+        return f"{path}: looks like MS-CLAP's captioning model (clapcap); clapbench evaluates the CLAP_weights_2022/2023 checkpoints"
+    sample = ", ".join(keys[:4]) or "none"
+    return (
+        f"{path}: not a CLAP checkpoint layout clapbench knows (first keys: {sample}); expected MS-CLAP "
+        "(audio_encoder.*, caption_encoder.*, logit_scale) or LAION-CLAP (audio_branch.*, text_branch.*, "
+        "logit_scale_a/t); --family msclap-2022|msclap-2023|laion forces one and names the first key that does not fit"
+    )
+
+
+def load_checkpoint_model(path: Path, family: str | None = None, protocol: str = "native", tokenizer: str | None = None,
+                          device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
+    """A model adapter (MSClapModel or LaionClapModel) for a checkpoint file."""
+    if family == "hf":
+        raise ModelError(f"--family hf: {path} is a file; a transformers ClapModel is a folder (config.json, model.safetensors, processor files)")
+    state = read_state_dict(path)
+    family = family or detect_family(state)
+    if family is None:
+        raise ModelError(unknown_layout(path, state))
+    preset = resolve_protocol(protocol, family)
+    source = str(path)
+    if family.startswith("msclap-"):
+        from clapbench.models.msclap import MSClapModel
+
+        return MSClapModel(state, family.split("-")[1], source, preset, tokenizer=tokenizer, device=device, dtype=dtype, seed=seed)
+    from clapbench.models.laion_clap import LaionClapModel
+
+    return LaionClapModel(state, source, preset, tokenizer=tokenizer, device=device, dtype=dtype, seed=seed)

@@ -1,0 +1,124 @@
+"""Evaluation protocol presets: each paper's clip policy and prompt, as its code does them.
+
+A preset fixes the sample rate, the clip window, how a short clip is filled and a long one cut (or
+fused), whether the waveform is quantised to int16 first, and the prompt. The mel front end belongs to
+the model (its weights hold the filter bank), so a preset only chooses among the front ends a family
+has. ``native`` picks the family's own preset. Random crops are seeded per clip by (seed, the clip's
+samples), so a clip gets the same crop in every run whatever the batch or worker order.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from clapbench.errors import ModelError
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    sample_rate: int
+    clip_seconds: float
+    short_clips: str  # "repeat-cut" (tile, cut to the window) or "repeatpad" (tile whole copies, zero-pad)
+    long_clips: str  # "random-crop" or "model" (LAION: rand_trunc, or fusion when the checkpoint has it)
+    int16_round_trip: bool
+    prompt: str | None  # replaces a zero-shot task's templates unless --template is given
+    source: str
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_seconds * self.sample_rate))
+
+    def describe(self) -> dict:
+        out = asdict(self)
+        out["clip_samples"] = self.clip_samples
+        return out
+
+
+PRESETS = {
+    "msclap-2022": Protocol(
+        "msclap-2022", 44100, 5.0, "repeat-cut", "random-crop", False, "This is a sound of {}",
+        "arXiv 2206.04769 and msclap configs/config_2022.yml: 44.1 kHz, 5 s; prompt 'This is a sound of [label]'",
+    ),
+    "msclap-2023": Protocol(
+        "msclap-2023", 44100, 7.0, "repeat-cut", "random-crop", False, "this is the sound of {}",
+        "msclap configs/config_2023.yml: 44.1 kHz, 7 s; prompt as the repo's ESC-50 example ('this is the sound of ' + class)",
+    ),
+    "laion": Protocol(
+        "laion", 48000, 10.0, "repeatpad", "model", True, "This is a sound of {}.",
+        "laion_clap hook.py + training/data.py: 48 kHz, int16 round trip, 10 s, repeatpad, rand_trunc or fusion; README prompt",
+    ),
+    "hf": Protocol(
+        "hf", 48000, 10.0, "repeatpad", "model", False, "This is a sound of {}.",
+        "transformers ClapFeatureExtractor (no int16 round trip) and the zero-shot-audio-classification pipeline's default template",
+    ),
+}
+PROTOCOL_NAMES = ("native", *PRESETS)
+
+# --family values: "hf" is a transformers ClapModel folder; the others are checkpoint files.
+FAMILY_CHOICES = ("hf", "msclap-2022", "msclap-2023", "laion")
+
+# Which presets make sense for a family: the same sample rate and a front end the weights carry.
+NATIVE = {"msclap-2022": "msclap-2022", "msclap-2023": "msclap-2023", "laion": "laion", "hf": "hf"}
+ALLOWED = {
+    "msclap-2022": ("msclap-2022", "msclap-2023"),
+    "msclap-2023": ("msclap-2023", "msclap-2022"),
+    "laion": ("laion", "hf"),
+    "hf": ("hf",),
+}
+
+
+def resolve_protocol(requested: str, family: str) -> Protocol:
+    name = NATIVE[family] if requested in (None, "native") else requested
+    if name not in PRESETS:
+        raise ModelError(f"--protocol {requested}: unknown; expected one of {', '.join(PROTOCOL_NAMES)}")
+    if name not in ALLOWED[family]:
+        raise ModelError(
+            f"--protocol {requested}: does not apply to a {family} checkpoint (another sample rate or front end); "
+            f"use one of native, {', '.join(ALLOWED[family])}"
+        )
+    return PRESETS[name]
+
+
+def clip_rng(wave: np.ndarray, seed: int) -> np.random.Generator:
+    """A generator seeded by (seed, the clip's samples): the same draw for a clip in every run."""
+    return np.random.default_rng(zlib.crc32(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), seed & 0xFFFFFFFF))
+
+
+def repeat_cut(wave: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """MS-CLAP's load_audio_into_tensor: a clip no longer than the window is tiled and cut to exactly
+    ``n`` samples (no zeros); a longer one gives a random window start in [0, len - n) (random.randrange)."""
+    if n >= len(wave):
+        return np.tile(wave, int(np.ceil(n / len(wave))))[:n]
+    start = int(rng.integers(0, len(wave) - n))
+    return wave[start : start + n]
+
+
+def repeatpad(wave: np.ndarray, n: int) -> np.ndarray:
+    """LAION's 'repeatpad': int(n / len) whole copies, then zeros up to ``n``."""
+    if len(wave) >= n:
+        return wave[:n]
+    tiled = np.tile(wave, int(n / len(wave)))
+    return np.pad(tiled, (0, n - len(tiled)))
+
+
+def random_crop(wave: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """LAION's 'rand_trunc' crop: a start drawn uniformly from [0, len - n]."""
+    start = int(rng.integers(0, len(wave) - n + 1))
+    return wave[start : start + n]
+
+
+def int16_round_trip(wave: np.ndarray) -> np.ndarray:
+    """LAION's quantisation: clip to [-1, 1], scale by 32767, truncate to int16 (astype), scale back."""
+    return (np.clip(wave, -1.0, 1.0) * 32767.0).astype(np.int16).astype(np.float32) / np.float32(32767.0)
+
+
+def apply_prompt(specs: list, loaded, user_templates: bool) -> list:
+    """The preset's prompt replaces zero-shot classification tasks' templates (not given --template)."""
+    prompt = (loaded.preprocessing or {}).get("prompt")
+    if not prompt or user_templates:
+        return specs
+    return [s.with_templates([prompt]) if s.eval_type == "zero-shot-classification" else s for s in specs]
