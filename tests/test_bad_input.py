@@ -253,7 +253,7 @@ def test_model_folder_without_weights(tiny_model, small_esc50, tmp_path):
 def test_model_given_as_a_weights_file(tiny_model, small_esc50, tmp_path):
     weights = tiny_model / "model.safetensors"
     res = run(weights, small_esc50, tmp_path / "out")
-    assert_user_error(res, tmp_path / "out", str(weights), "not a checkpoint folder", "expected a HF ClapModel folder")
+    assert_user_error(res, tmp_path / "out", str(weights), "not a checkpoint clapbench reads", "expected a HF ClapModel folder")
 
 
 @pytest.fixture
@@ -306,7 +306,7 @@ def test_results_of_finished_tasks_stay_when_a_later_task_fails(tiny_model, smal
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output and str(broken) in " ".join(res.output.split())
     files = sorted(p.name for p in (out / "tiny-clap").iterdir())
-    assert files == ["esc50.json", "esc50.predictions.csv"]  # nothing of esc50b, no temp files
+    assert files == ["esc50.items.npz", "esc50.json", "esc50.predictions.csv"]  # nothing of esc50b, no temp files
     result = json.loads((out / "tiny-clap" / "esc50.json").read_text())
     assert result["task"] == "esc50" and result["n_items"] == 12
     lo, hi = result["ci95"]["accuracy"]

@@ -390,7 +390,7 @@ def test_run_on_esc50_records_the_family_and_protocol(checkpoints, tokenizers, e
         loaded = load_model(str(checkpoints[key]), device="cpu", tokenizer=str(tokenizers[tok]), protocol=protocol)
         assert res["main_score"] == pytest.approx(independent_accuracy(loaded, esc50_dir, [prompt]), abs=1e-9)
     board = run_cli("leaderboard", out)
-    assert board.exit_code == 0 and f"({res['model']['family']} {res['model']['variant'][:8]}" in board.output.replace("\n", " ")
+    assert board.exit_code == 0 and f"{res['model']['family']} {res['model']['variant'][:8]}" in board.output.replace("\n", " ")
 
 
 def test_run_with_templates_keeps_them_over_the_preset_prompt(checkpoints, tokenizers, esc50_dir, tmp_path):

@@ -105,7 +105,7 @@ def test_leaderboard_csv_groups_by_domain(results_dir, tmp_path):
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(io.StringIO((tmp_path / "lb.csv").read_text())))
     assert list(rows[0]) == [
-        "model", "music/mu-one", "music/mu-two", "music/mean", "music/complete",
+        "model", "family", "music/mu-one", "music/mu-two", "music/mean", "music/complete",
         "sound-events/se-one", "sound-events/se-two", "sound-events/mean", "sound-events/complete", "mean", "complete",
     ]
     # Complete models first by mean (a: 0.55, c: 0.50), then the incomplete one (b: 0.60 over 3 tasks).
@@ -127,21 +127,21 @@ def test_leaderboard_csv_groups_by_domain(results_dir, tmp_path):
     assert float(b["mean"]) == pytest.approx((0.9 + 0.7 + 0.2) / 3, abs=1e-4)
 
     md = (tmp_path / "lb.md").read_text().splitlines()
-    assert md[0] == "| model | music / mu-one | music / mu-two | music / **mean** | sound-events / se-one | sound-events / se-two | sound-events / **mean** | **mean** |"
-    assert md[2] == "| model-a | 50.00 | 30.00 | 40.00 | 80.00 | 60.00 | 70.00 | 55.00 |"
-    assert md[4] == "| model-b | 20.00 | missing | 20.00 (incomplete) | 90.00 | 70.00 | 80.00 | 60.00 (incomplete) |"
+    assert md[0] == "| model | family | music / mu-one | music / mu-two | music / **mean** | sound-events / se-one | sound-events / se-two | sound-events / **mean** | **mean** |"
+    assert md[2] == "| model-a |  | 50.00 | 30.00 | 40.00 | 80.00 | 60.00 | 70.00 | 55.00 |"
+    assert md[4] == "| model-b |  | 20.00 | missing | 20.00 (incomplete) | 90.00 | 70.00 | 80.00 | 60.00 (incomplete) |"
 
 
 def test_single_domain_keeps_the_plain_shape(results_dir):
     from clapbench.results.store import load_results
 
     table, domains = build_leaderboard(load_results(results_dir), ["se-two", "se-one"])
-    assert list(table.columns) == ["model", "sound-events/se-one", "sound-events/se-two", "mean", "complete"]
+    assert list(table.columns) == ["model", "family", "sound-events/se-one", "sound-events/se-two", "mean", "complete"]
     assert domains == {"se-two": "sound-events", "se-one": "sound-events"}
     frame = to_csv_frame(table)
     assert list(frame["model"]) == ["model-b", "model-a", "model-c"]  # all complete: by mean 0.8, 0.7, 0.5
     assert list(frame["mean"]) == [0.8, 0.7, 0.5]
-    assert to_markdown(table, domains).splitlines()[0] == "| model | sound-events / se-one | sound-events / se-two | **mean** |"
+    assert to_markdown(table, domains).splitlines()[0] == "| model | family | sound-events / se-one | sound-events / se-two | **mean** |"
 
 
 def test_leaderboard_tasks_option_takes_groups(results_dir, tmp_path):
@@ -157,7 +157,7 @@ def test_leaderboard_tasks_option_takes_groups(results_dir, tmp_path):
     res = run_cli("leaderboard", results_dir, "--tasks", "se-one,unknown-task", "-o", tmp_path / "lb2.csv")
     rows = list(csv.DictReader(io.StringIO((tmp_path / "lb2.csv").read_text())))
     # A task with no result nor task file: domain 'other', missing for every model.
-    assert list(rows[0]) == ["model", "other/unknown-task", "other/mean", "other/complete", "sound-events/se-one", "sound-events/mean", "sound-events/complete", "mean", "complete"]
+    assert list(rows[0]) == ["model", "family", "other/unknown-task", "other/mean", "other/complete", "sound-events/se-one", "sound-events/mean", "sound-events/complete", "mean", "complete"]
     assert {(r["other/unknown-task"], r["other/mean"], r["other/complete"], r["complete"]) for r in rows} == {("missing", "missing", "False", "False")}
 
 

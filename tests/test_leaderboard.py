@@ -41,7 +41,7 @@ def test_leaderboard_tables(results, tmp_path):
     assert res.exit_code == 0, res.output
 
     table = pd.read_csv(csv_out, dtype=str)
-    assert list(table.columns) == ["model", "sound-events/esc50", "sound-events/esc50b", "mean", "complete"]
+    assert list(table.columns) == ["model", "family", "sound-events/esc50", "sound-events/esc50b", "mean", "complete"]
     table = table.rename(columns=lambda c: c.split("/")[-1])
     assert list(table.model) == [PLUGIN_ID, "tiny-clap"]  # complete rows first
     plugin, tiny = table.iloc[0], table.iloc[1]
@@ -53,12 +53,12 @@ def test_leaderboard_tables(results, tmp_path):
     assert tiny.esc50b == "missing" and tiny.complete == "False"
 
     markdown = md_out.read_text().splitlines()
-    assert markdown[0].startswith("| model | sound-events / esc50 |") and "esc50b" in markdown[0] and markdown[0].rstrip().endswith("mean** |")
+    assert markdown[0].startswith("| model | family | sound-events / esc50 |") and "esc50b" in markdown[0] and markdown[0].rstrip().endswith("mean** |")
     plugin_line = next(line for line in markdown if line.startswith(f"| {PLUGIN_ID} "))
     tiny_line = next(line for line in markdown if line.startswith("| tiny-clap "))
     assert f"{100 * (esc50 + esc50b) / 2:.2f} |" in plugin_line and "incomplete" not in plugin_line
     cells = [c.strip() for c in tiny_line.strip("|").split("|")]
-    assert cells[2] == "missing" and cells[3].endswith("(incomplete)")
+    assert cells[3] == "missing" and cells[4].endswith("(incomplete)")
 
     screen = " ".join(res.output.split())
     assert "missing" in screen and "(incomplete)" in screen
@@ -68,7 +68,7 @@ def test_leaderboard_of_chosen_tasks_is_complete(results, tmp_path):
     res = run_cli("leaderboard", results, "--tasks", "esc50", "-o", tmp_path / "b.csv")
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "b.csv", dtype=str)
-    assert list(table.columns) == ["model", "sound-events/esc50", "mean", "complete"]
+    assert list(table.columns) == ["model", "family", "sound-events/esc50", "mean", "complete"]
     assert set(table.complete) == {"True"} and list(table["mean"]) == list(table["sound-events/esc50"])
 
 

@@ -322,8 +322,8 @@ def test_zero_shot_and_probe_share_one_embedding_pass(synth_dir, tmp_path):
         board = run_cli("leaderboard", out, "--eval", evaluation, "-o", tmp_path / f"{evaluation}.csv")
         assert board.exit_code == 0, board.output
         header, row = (tmp_path / f"{evaluation}.csv").read_text().splitlines()[:2]
-        assert header.split(",") == ["model", "sound-events/esc50", "mean", "complete"]
-        assert float(row.split(",")[1]) == round(result["main_score"], 4)
+        assert header.split(",") == ["model", "family", "sound-events/esc50", "mean", "complete"]
+        assert float(row.split(",")[2]) == round(result["main_score"], 4)
 
 
 def test_probe_input_errors_exit_2_with_one_message(synth_dir, tmp_path):

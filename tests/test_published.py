@@ -39,4 +39,4 @@ def test_leaderboard_published_rows_are_apart(tiny_model, esc50_dir, tmp_path):
     expected = {f"{r.model} ({r.kind})": r.value for r in load_published() if r.task == "esc50" and r.metric == "accuracy"}
     assert dict(zip(reported.model, reported["sound-events/esc50"].astype(float))) == expected
     assert set(reported["mean"]) == {""} and set(reported["complete"]) == {""}
-    assert "MS-CLAP 2023 (reported) | reported | 93.90 |" in (tmp_path / "pub.md").read_text()
+    assert "MS-CLAP 2023 (reported) | msclap-2023 | reported | 93.90 |" in (tmp_path / "pub.md").read_text()
