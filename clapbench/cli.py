@@ -1,4 +1,4 @@
-"""The clapbench command line: run, tasks, leaderboard, demo."""
+"""The clapbench command line: run, tasks, leaderboard, train, demo."""
 
 from __future__ import annotations
 
@@ -228,6 +228,11 @@ def demo(output, clips_per_class):
     from clapbench.demo.run_demo import run_demo
 
     run_demo(Path(output), console, clips_per_class=clips_per_class)
+
+
+from clapbench.training.command import train as _train  # noqa: E402
+
+cli.add_command(_train)
 
 
 def main() -> None:
