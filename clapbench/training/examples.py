@@ -74,7 +74,7 @@ def read_pair_file(path: str | Path) -> ExampleSet:
         if not texts:
             raise DataError(f"{path}: line {line} ('{audio}') has no caption")
         full = Path(audio.strip()).expanduser()
-        full = full if full.is_absolute() else base / full
+        full = (full if full.is_absolute() else base / full).resolve()
         if not full.is_file():
             raise DataError(f"{path}: line {line}: audio file {full} not found (relative paths are resolved against {base})")
         captions.setdefault(str(full), []).extend(texts)
