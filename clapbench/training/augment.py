@@ -11,14 +11,15 @@ from pathlib import Path
 
 from clapbench.errors import ModelError
 
-# Other wordings than the evaluation prompts, so training does not tune the model to one phrasing.
+# Other wordings than the task files' evaluation prompts ("This is a sound of {}.", "the sound of {}.", ...),
+# so an evaluation measures transfer to a new phrasing, not recall of a trained one.
 KEYWORD_TEMPLATES = (
     "{}",
-    "the sound of {}",
     "{} can be heard",
     "a clip with {}",
     "you can hear {}",
     "{} in a short recording",
+    "there is {} here",
 )
 
 

@@ -15,7 +15,7 @@ from clapbench.temporal.pairs import sample_pairs
 from clapbench.training.examples import Composite, Example, ExampleSet
 
 # Training wordings: deliberately not the probes' default prompts, so evaluation measures transfer.
-SINGLE = ("{a}", "the sound of {a}", "{a} can be heard")
+SINGLE = ("{a}", "{a} can be heard", "a clip with {a}")
 WHILE = ("{a} and {b}", "{a} while {b}", "{a} together with {b}")
 BEFORE = ("{a} before {b}", "{a} followed by {b}", "{a}, then {b}")
 
