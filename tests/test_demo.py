@@ -73,7 +73,7 @@ def test_tool_sources_make_distinct_clips(tmp_path):
 
 
 def test_demo_end_to_end_at_a_reduced_size(tmp_path):
-    size = DemoSize(train_per_class=4, eval_per_class=2, retrieval_per_class=1, steps=10, batch_size=8)
+    size = DemoSize(train_per_class=4, eval_per_class=2, retrieval_per_class=1, steps=4, batch_size=8)
     out = run_demo(tmp_path / "demo", Console(quiet=True), size=size, synth_only=True)
     results = out["results"]
     assert set(results) == {"tiny-clap-untrained", "tiny-clap-trained"}
@@ -86,6 +86,6 @@ def test_demo_end_to_end_at_a_reduced_size(tmp_path):
         assert esc["main_score"] == pytest.approx(np.mean([r["label"] == r["prediction"] for r in rows]))
         assert tasks["clotho"]["n_items"] == 6
     trained = json.loads((tmp_path / "demo" / "model" / "training.json").read_text())
-    assert trained["steps"] == 10 and (tmp_path / "demo" / "model" / "loss.png").is_file()
+    assert trained["steps"] == 4 and (tmp_path / "demo" / "model" / "loss.png").is_file()
     board = (tmp_path / "demo" / "leaderboard.md").read_text()
     assert "tiny-clap-trained" in board and "tiny-clap-untrained" in board
