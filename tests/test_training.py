@@ -311,3 +311,21 @@ def test_pair_lists_and_bad_input(tmp_path, clips):
     res = run_cli("train", "--config", "tiny", "--pairs", "no-such-task", "--output", tmp_path / "o")
     assert res.exit_code == 2 and "neither a file nor a known task" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_caption_model_output_is_kept_only_when_it_names_the_sound(tmp_path, tiny_init):
+    """--caption-model: a local text-generation folder (here a random tiny GPT-2) writes captions; one that
+    names none of the keywords is dropped, so the template captions alone remain."""
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from clapbench.training.augment import CaptionWriter, keyword_captions
+
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(tiny_init / "tokenizer.json"), eos_token="</s>", pad_token="<pad>")
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=16, n_layer=1, n_head=2)).save_pretrained(tmp_path / "gen")
+    tok.save_pretrained(tmp_path / "gen")
+    writer = CaptionWriter(tmp_path / "gen")
+    text = writer.pipe(writer.PROMPT.format("dog"), max_new_tokens=writer.max_new_tokens, do_sample=False, return_full_text=False)[0]["generated_text"]
+    first_line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    assert writer(["dog"]) == (first_line if "dog" in first_line.lower() else None)
+    assert keyword_captions(["dog", "rain"], ["{}", "you can hear {}"]) == ("dog and rain", "you can hear dog and rain")

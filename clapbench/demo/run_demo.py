@@ -94,15 +94,15 @@ def run_demo(output: Path, console: Console, seed: int = 0, size: DemoSize | Non
 
 
 def _summary(outcome: dict[str, dict]) -> Table:
-    table = Table(title="demo: zero-shot on held-out clips (ESC-50 layout, fold 5) and retrieval (Clotho layout)")
-    for col in ("model", "esc50 accuracy", "95% CI", "chance", "clotho t2a R@1", "95% CI ", "chance "):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    table = Table(title="held-out clips: esc50 (fold 5) zero-shot accuracy, clotho text-to-audio R@1")
+    for col in ("model", "accuracy [95% CI]", "chance", "t2a R@1 [95% CI]", "chance "):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for model_id, tasks in outcome.items():
         e, c = tasks["esc50"], tasks["clotho"]
         table.add_row(
-            model_id,
-            f"{e['main_score']:.3f}", "[{:.3f}, {:.3f}]".format(*e["ci95"]["accuracy"]), f"{e['chance']:.3f}",
-            f"{c['main_score']:.3f}", "[{:.3f}, {:.3f}]".format(*c["ci95"][c["main_metric"]]), f"{_chance(c):.3f}",
+            model_id.removeprefix("tiny-clap-"),
+            "{:.3f} [{:.2f}, {:.2f}]".format(e["main_score"], *e["ci95"]["accuracy"]), f"{e['chance']:.3f}",
+            "{:.3f} [{:.2f}, {:.2f}]".format(c["main_score"], *c["ci95"][c["main_metric"]]), f"{_chance(c):.3f}",
         )
     return table
 
