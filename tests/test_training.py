@@ -276,9 +276,20 @@ def test_temporal_items_play_in_the_order_their_captions_say(tmp_path):
 
 
 def test_train_cli_with_fusion_and_evaluation(tmp_path, clips, tiny_init):
+    # a Clotho layout over the fold-5 clips: --eval-folds applies to esc50 only
+    clotho = tmp_path / "clotho"
+    (clotho / "evaluation").mkdir(parents=True)
+    rows = ["file_name,caption_1,caption_2,caption_3,caption_4,caption_5"]
+    for line in (clips / "meta" / "esc50.csv").read_text().splitlines()[1:]:
+        name, fold, _, category = line.split(",")[:4]
+        if fold == "5":
+            shutil.copy(clips / "audio" / name, clotho / "evaluation" / name)
+            rows.append(",".join([name] + [f"{category.replace('_', ' ')} {i}" for i in range(5)]))
+    (clotho / "clotho_captions_evaluation.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "fused"
     res = run_cli("train", "--init", tiny_init, "--fusion", "--pairs", "esc50", "--data", f"esc50={clips}", "--folds", "1,2,3,4",
-                  "--output", out, "--steps", "2", "--batch-size", "6", "--eval-tasks", "esc50", "--eval-folds", "5", "--bootstrap", "50")
+                  "--output", out, "--steps", "2", "--batch-size", "6", "--eval-tasks", "esc50,clotho", "--eval-folds", "5",
+                  "--data", f"clotho={clotho}", "--bootstrap", "50")
     assert res.exit_code == 0, res.output
     config = json.loads((out / "config.json").read_text())
     assert config["audio_config"]["enable_fusion"] is True
@@ -286,6 +297,7 @@ def test_train_cli_with_fusion_and_evaluation(tmp_path, clips, tiny_init):
     start = json.loads((out / "eval" / "step-000000" / "esc50.json").read_text())
     end = json.loads((out / "eval" / "step-000002" / "esc50.json").read_text())
     assert start["n_items"] == end["n_items"] == 6 and end["folds"] == ["5"]
+    assert json.loads((out / "eval" / "step-000002" / "clotho.json").read_text())["n_items"] == 6
     # the same result as `clapbench run` on the trained folder
     res = run_cli("run", "--model", out, "--tasks", "esc50", "--data", f"esc50={clips}", "--folds", "5", "--output", tmp_path / "r", "--bootstrap", "50", "--workers", "0")
     assert res.exit_code == 0, res.output

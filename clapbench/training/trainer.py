@@ -457,7 +457,7 @@ class Trainer:
                 output=self.output / "eval",
                 data=dict(cfg.eval_data),
                 data_root=cfg.eval_data_root,
-                folds=cfg.eval_folds,
+                folds=None,
                 batch_size=cfg.eval_batch_size,
                 workers=cfg.workers,
                 seed=cfg.seed,
@@ -466,7 +466,9 @@ class Trainer:
                 overwrite=True,
             )
             for spec in cfg.eval_tasks:
-                r = run_task(spec, loaded, options, self.console)
+                # --eval-folds applies to the tasks with official folds (esc50's 5), not to caption sets (clotho)
+                has_folds = bool((spec.source or spec).dataset.get("fold_column"))
+                r = run_task(spec, loaded, dataclasses.replace(options, folds=cfg.eval_folds if has_folds else None), self.console)
                 m = r["main_metric"]
                 lo, hi = r["ci95"][m]
                 chance = f", chance {r['chance']:.4f}" if r.get("chance") is not None else ""
