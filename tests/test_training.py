@@ -19,7 +19,7 @@ from conftest import run_cli
 
 from clapbench.demo.synth import make_esc50_layout
 from clapbench.training.data import ClipCaptionDataset, collate
-from clapbench.training.examples import Example, ExampleSet, read_pair_file
+from clapbench.training.examples import read_pair_file
 from clapbench.training.loss import contrastive_loss
 from clapbench.training.model import ContrastiveClap, build_fresh, load_for_training
 from clapbench.training.trainer import STATE_FILE, TrainConfig, train

@@ -15,7 +15,6 @@ Output folder (``--output DIR``):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
@@ -176,7 +175,7 @@ class Trainer:
         return p
 
     def _check_output(self) -> Path | None:
-        """The checkpoint to resume from (None: a fresh start), after checking the output folder."""
+        """Refuse a non-empty output folder unless resuming; with --resume, the checkpoint to resume from."""
         out = self.output
         if self.cfg.resume:
             ckpt = latest_checkpoint(out)
@@ -206,7 +205,7 @@ class Trainer:
     def run(self) -> Path:
         cfg, dd = self.cfg, self.dist
         if dd.main:
-            resume_from = self._check_output()
+            self._check_output()
             self.output.mkdir(parents=True, exist_ok=True)
         dd.barrier()
         resume_from = latest_checkpoint(self.output) if cfg.resume else None
