@@ -213,7 +213,8 @@ def sox_clips(name: str, n: int, seconds: float, rng: np.random.Generator, tmp: 
             lo, hi = int(rng.integers(450, 800)), int(rng.integers(1100, 1800))
             sweep = float(rng.uniform(0.4, 1.0))
             effect = ["synth", f"{sweep:.3f}", "sine", f"{lo}-{hi}", "repeat", str(max(1, int(np.ceil(seconds / sweep)) - 1))]
-        _run(["sox", "-n", "-r", str(SR), "-b", "16", "-c", "1", str(out), *effect])
+        # -R: repeatable (seeded noise and dither), -D: no dither; the same seed gives the same clip
+        _run(["sox", "-R", "-D", "-n", "-r", str(SR), "-b", "16", "-c", "1", str(out), *effect])
         clips.append(Clip(fit(_read(out), seconds, rng), attribute))
     return clips
 
