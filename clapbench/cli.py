@@ -1,4 +1,4 @@
-"""The clapbench command line: run, tasks, data check, leaderboard, report, compare, demo, cache."""
+"""The clapbench command line: run, check-model, tasks, data check, leaderboard, report, compare, train, demo, cache."""
 
 from __future__ import annotations
 
@@ -373,12 +373,21 @@ def report(results_dir, html_out, task, published):
 
 @cli.command()
 @click.option("--output", type=click.Path(file_okay=False), default="demo-results", show_default=True)
-@click.option("--clips-per-class", default=10, show_default=True, type=click.IntRange(min=2))
-def demo(output, clips_per_class):
-    """Build a synthesized dataset and a tiny model offline, run them end to end, write a leaderboard."""
-    from clapbench.demo.run_demo import run_demo
+@click.option("--clips-per-class", default=24, show_default=True, type=click.IntRange(min=4), help="Training clips per class (held-out: a third of it).")
+@click.option("--steps", default=240, show_default=True, type=click.IntRange(min=1), help="Training steps of the tiny CLAP.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--synth-only", is_flag=True, help="Use numpy-synthesized sounds only (no espeak-ng, fluidsynth, sox or recorded sounds).")
+def demo(output, clips_per_class, steps, seed, synth_only):
+    """Build a suite of real sounds, train a tiny CLAP on CPU, benchmark it against the untrained one."""
+    from clapbench.demo.run_demo import DemoSize, run_demo
 
-    run_demo(Path(output), console, clips_per_class=clips_per_class)
+    size = DemoSize(train_per_class=clips_per_class, eval_per_class=max(2, clips_per_class // 3), steps=steps)
+    run_demo(Path(output), console, seed=seed, size=size, synth_only=synth_only)
+
+
+from clapbench.training.command import train as _train  # noqa: E402
+
+cli.add_command(_train)
 
 
 @cli.command()

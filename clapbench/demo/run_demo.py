@@ -1,36 +1,115 @@
-"""`clapbench demo`: the whole path (run, result files, leaderboard) on material built here, offline."""
+"""`clapbench demo`: build a small suite of real sounds, train a tiny CLAP on it, and benchmark the trained
+model against the untrained one on held-out clips, all on this machine (CPU, offline).
+
+Writes under OUTPUT: ``data/`` (the suite, see clapbench.demo.suite), ``model/`` (the training run:
+``model/init`` is the untrained model, ``model/`` the trained one, with metrics.jsonl and loss.png),
+``results/<model-id>/<task>.json`` (as `clapbench run` writes them), ``leaderboard.csv`` and ``leaderboard.md``.
+"""
 
 from __future__ import annotations
 
+import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
-from clapbench.demo.synth import DEMO_CLASSES, make_esc50_layout
-from clapbench.demo.tiny_model import build_tiny_clap
+SETUP_HINT = "bash scripts/setup-demo.sh"
 
 
-def run_demo(output: Path, console: Console, clips_per_class: int = 10, seed: int = 0) -> Path:
+@dataclass
+class DemoSize:
+    train_per_class: int = 24
+    eval_per_class: int = 8
+    retrieval_per_class: int = 2
+    steps: int = 240
+    batch_size: int = 32
+    lr: float = 2e-3
+
+
+def run_demo(output: Path, console: Console, seed: int = 0, size: DemoSize | None = None, synth_only: bool = False) -> dict:
+    """Run the demo; returns {model-id: {task: result dict}} and the figures it printed."""
+    import torch
+
+    from clapbench.demo.suite import EVAL_FOLD, build_suite
     from clapbench.models import load_model
     from clapbench.registry import registry
     from clapbench.results.leaderboard import build_leaderboard, to_csv_frame, to_markdown
     from clapbench.results.store import atomic_write_text, load_results
     from clapbench.runner import RunOptions, run_task
+    from clapbench.training.examples import read_pair_file
+    from clapbench.training.trainer import TrainConfig, train
 
+    size = size or DemoSize()
+    started = time.perf_counter()
     output = Path(output)
-    work = output / "demo-data"
-    data = make_esc50_layout(work / "esc50", clips_per_class=clips_per_class, seed=seed, formats=("wav", "flac"), channels=(1, 2))
-    console.print(f"synthesized an ESC-50-layout dataset: {len(DEMO_CLASSES)} classes x {clips_per_class} clips in {data}")
-    spec = registry()["esc50"]
-    results = output / "results"
-    for model_seed in (0, 1):
-        folder = build_tiny_clap(work / f"tiny-clap-random-{model_seed}", seed=model_seed, corpus=[c.replace("_", " ") for c in DEMO_CLASSES])
-        loaded = load_model(str(folder), device="cpu", seed=seed)
-        console.print(f"model {loaded.model_id}: a tiny randomly initialised ClapModel (expect chance-level scores)")
-        run_task(spec, loaded, RunOptions(output=results, data={"esc50": str(data)}, seed=seed, save_predictions=True, overwrite=True, workers=0), console)
-    table, domains = build_leaderboard(load_results(results))
+    for sub in ("data", "model", "results"):
+        shutil.rmtree(output / sub, ignore_errors=True)  # a demo run starts clean
+
+    suite = build_suite(output / "data", seed=seed, train_per_class=size.train_per_class, eval_per_class=size.eval_per_class,
+                        retrieval_per_class=size.retrieval_per_class, synth_only=synth_only)
+    used = sorted({c.tool for c in suite.classes})
+    missing = [t for t, ok in suite.tools.items() if not ok]
+    console.print(f"[bold]suite[/]: {suite.counts['classes']} classes from {', '.join(used)}; {suite.counts['train_clips']} training clips "
+                  f"(folds 1-4), {suite.counts['eval_clips']} held-out clips (fold {EVAL_FOLD}), {suite.counts['retrieval_clips']} "
+                  f"retrieval clips x 5 captions, in {suite.root} ({time.perf_counter() - started:.1f} s)")
+    if synth_only:
+        console.print("[yellow]--synth-only[/]: every sound is numpy synthesis (clapbench.demo.synth)")
+    elif missing:
+        note = "numpy synthesis (clapbench.demo.synth) stands in" if suite.numpy_fallback else "their classes are left out"
+        console.print(f"[yellow]missing sound sources[/]: {', '.join(missing)}; {note}. Install them with `{SETUP_HINT}`.")
+
+    torch.manual_seed(seed)
+    model_dir = output / "model"
+    cfg = TrainConfig(output=model_dir, config="tiny", steps=size.steps, batch_size=size.batch_size, lr=size.lr,
+                      warmup_steps=max(1, size.steps // 20), checkpoint_every=size.steps, keep_checkpoints=1, workers=0,
+                      device="cpu", seed=seed)
+    train(cfg, read_pair_file(suite.pairs), console)
+
+    reg = registry()
+    results_dir = output / "results"
+    outcome: dict[str, dict] = {}
+    for model_id, folder in (("tiny-clap-untrained", model_dir / "init"), ("tiny-clap-trained", model_dir)):
+        loaded = load_model(str(folder), device="cpu", seed=seed, model_id=model_id)
+        for task, folds, data in (("esc50", [EVAL_FOLD], suite.esc50), ("clotho", None, suite.clotho)):
+            options = RunOptions(output=results_dir, data={task: str(data)}, folds=folds, seed=seed, save_predictions=True,
+                                 overwrite=True, workers=0)
+            outcome.setdefault(model_id, {})[task] = run_task(reg[task], loaded, options, console)
+
+    table, domains = build_leaderboard(load_results(results_dir))
     atomic_write_text(output / "leaderboard.csv", to_csv_frame(table).to_csv(index=False))
     atomic_write_text(output / "leaderboard.md", to_markdown(table, domains))
-    console.print(to_markdown(table, domains))
-    console.print(f"results: {results}; leaderboard: {output / 'leaderboard.csv'}, {output / 'leaderboard.md'}")
-    return output
+    seconds = time.perf_counter() - started
+    console.print(_summary(outcome))
+    trained = outcome["tiny-clap-trained"]["esc50"]
+    ratio = trained["main_score"] / trained["chance"]
+    verdict = "[green]clearly above[/]" if trained["ci95"]["accuracy"][0] > trained["chance"] else "[red]not clearly above[/]"
+    console.print(f"trained accuracy on held-out clips: {trained['main_score']:.3f} = {ratio:.1f} x chance ({trained['chance']:.3f}); "
+                  f"its 95% interval is {verdict} chance")
+    console.print(f"results: {results_dir}; leaderboard: {output / 'leaderboard.md'}; loss curve: {model_dir / 'loss.png'}; "
+                  f"wall time {seconds:.0f} s")
+    return {"results": outcome, "seconds": seconds, "suite": suite}
+
+
+def _summary(outcome: dict[str, dict]) -> Table:
+    table = Table(title="held-out clips: esc50 (fold 5) zero-shot accuracy, clotho text-to-audio R@1")
+    for col in ("model", "accuracy [95% CI]", "chance", "t2a R@1 [95% CI]", "chance "):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    for model_id, tasks in outcome.items():
+        e, c = tasks["esc50"], tasks["clotho"]
+        table.add_row(
+            model_id.removeprefix("tiny-clap-"),
+            "{:.3f} [{:.2f}, {:.2f}]".format(e["main_score"], *e["ci95"]["accuracy"]), f"{e['chance']:.3f}",
+            "{:.3f} [{:.2f}, {:.2f}]".format(c["main_score"], *c["ci95"][c["main_metric"]]), f"{_chance(c):.3f}",
+        )
+    return table
+
+
+def _chance(result: dict) -> float:
+    chance = result.get("chance")
+    if isinstance(chance, (int, float)):
+        return float(chance)
+    levels = result.get("chance_levels") or {}
+    return float(levels.get(result["main_metric"], float("nan")))

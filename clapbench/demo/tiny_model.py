@@ -27,7 +27,7 @@ def train_tokenizer(folder: Path, corpus: Iterable[str] = (), vocab_size: int = 
     return RobertaTokenizerFast.from_pretrained(str(folder))
 
 
-def tiny_config(projection_dim: int = 32, fusion: bool = False, vocab_size: int = 600, full_size: bool = False):
+def tiny_config(projection_dim: int = 32, fusion: bool = False, vocab_size: int = 600, full_size: bool = False, spec_size: int = 256):
     from transformers import ClapAudioConfig, ClapConfig, ClapTextConfig
 
     if full_size:
@@ -40,7 +40,7 @@ def tiny_config(projection_dim: int = 32, fusion: bool = False, vocab_size: int 
     # HTSAT's hidden_size must equal patch_embeds_hidden_size * 2 ** (len(depths) - 1).
     audio = ClapAudioConfig(
         depths=[1, 1], num_attention_heads=[2, 2], patch_embeds_hidden_size=16, hidden_size=32,
-        projection_dim=projection_dim, enable_fusion=fusion, spec_size=256, window_size=8,
+        projection_dim=projection_dim, enable_fusion=fusion, spec_size=spec_size, window_size=8,
     )
     return ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=projection_dim)
 
@@ -52,14 +52,19 @@ def build_tiny_clap(
     fusion: bool = False,
     max_length_s: int = 10,
     full_size: bool = False,
+    spec_size: int = 256,
 ) -> Path:
-    """Write a randomly initialised ClapModel + ClapProcessor folder that `clapbench run` loads."""
+    """Write a randomly initialised ClapModel + ClapProcessor folder that `clapbench run` loads.
+
+    ``spec_size`` (HTSAT's square input) must hold the clip's mel frames: spec_size * (spec_size // 64)
+    >= 100 * max_length_s + 1 (256: up to 10 s; 128: up to 2 s).
+    """
     from transformers import ClapFeatureExtractor, ClapModel, ClapProcessor
 
     folder = Path(folder)
     tokenizer = train_tokenizer(folder, corpus)
     torch.manual_seed(seed)
-    model = ClapModel(tiny_config(fusion=fusion, vocab_size=len(tokenizer), full_size=full_size)).eval()
+    model = ClapModel(tiny_config(fusion=fusion, vocab_size=len(tokenizer), full_size=full_size, spec_size=spec_size)).eval()
     # The hub checkpoints' settings: 48 kHz, 50-14000 Hz, repeatpad; rand_trunc unfused, fusion fused.
     fe = ClapFeatureExtractor(
         truncation="fusion" if fusion else "rand_trunc", padding="repeatpad",

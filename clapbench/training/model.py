@@ -1,0 +1,83 @@
+"""The ClapModel and ClapProcessor to train: loaded from a checkpoint folder (--init) or built fresh (--config)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clapbench.errors import ModelError
+
+# Fresh models. "tiny": a small HTSAT + text transformer over 2 s clips (spec_size 128 fits 201 mel frames),
+# fast enough to train on a CPU in minutes. "base": the shape of LAION's clap-htsat-unfused (HTSAT-tiny,
+# RoBERTa-base-sized text encoder, 10 s clips), 153.5 M parameters.
+CONFIGS = {
+    "tiny": {"full_size": False, "max_length_s": 2, "spec_size": 128},
+    "base": {"full_size": True, "max_length_s": 10, "spec_size": 256},
+}
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP / LAION-CLAP clamp the learnt temperature at 1/100
+
+
+def build_fresh(folder: Path, config: str, corpus: Iterable[str], seed: int, fusion: bool) -> Path:
+    """A randomly initialised ClapModel folder; its byte-level BPE tokenizer is trained on ``corpus``
+    (the training captions): there is no hub to fetch RoBERTa's from."""
+    from clapbench.demo.tiny_model import build_tiny_clap
+
+    if config not in CONFIGS:
+        raise ModelError(f"--config {config}: expected one of {', '.join(CONFIGS)}")
+    return build_tiny_clap(folder, seed=seed, corpus=list(corpus), fusion=fusion, **CONFIGS[config])
+
+
+def load_for_training(folder: Path, fusion: bool, console=None):
+    """(ClapModel in train mode, ClapProcessor) from a save_pretrained folder.
+
+    ``fusion`` on an unfused checkpoint turns on HF's feature fusion: the fusion layers start from
+    random weights and the feature extractor switches to the 'fusion' clip policy (whole-clip mel + 3 crops).
+    """
+    from transformers import ClapConfig, ClapModel, ClapProcessor
+
+    from clapbench.models.hf_clap import is_hf_clap_folder
+
+    folder = Path(folder)
+    if not is_hf_clap_folder(folder):
+        raise ModelError(f"--init {folder}: not a CLAP checkpoint folder; expected config.json with model_type 'clap', weights and processor files")
+    try:
+        processor = ClapProcessor.from_pretrained(folder, local_files_only=True)
+        config = ClapConfig.from_pretrained(folder, local_files_only=True)
+        turn_on = fusion and not config.audio_config.enable_fusion
+        if turn_on:
+            config.audio_config.enable_fusion = True
+        model = ClapModel.from_pretrained(folder, config=config, local_files_only=True, dtype=torch.float32)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"--init {folder}: cannot load the ClapModel and processor ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    fe = processor.feature_extractor
+    if config.audio_config.enable_fusion and fe.truncation != "fusion":
+        fe.truncation = "fusion"
+        if console is not None:
+            console.print(f"fusion: {'feature fusion turned on (fusion layers start random); ' if turn_on else ''}feature extractor truncation set to 'fusion'")
+    return model.train(), processor
+
+
+class ContrastiveClap(nn.Module):
+    """One forward for both towers (DistributedDataParallel sees every parameter used in forward)."""
+
+    def __init__(self, clap):
+        super().__init__()
+        self.clap = clap
+
+    def forward(self, input_features, is_longer, input_ids, attention_mask):
+        audio = self.clap.get_audio_features(input_features=input_features, is_longer=is_longer).pooler_output
+        text = self.clap.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+        return F.normalize(audio.float(), dim=-1), F.normalize(text.float(), dim=-1), self.clap.logit_scale_a.exp(), self.clap.logit_scale_t.exp()
+
+
+@torch.no_grad()
+def clamp_logit_scales(clap) -> None:
+    clap.logit_scale_a.clamp_(0, MAX_LOGIT_SCALE)
+    clap.logit_scale_t.clamp_(0, MAX_LOGIT_SCALE)
