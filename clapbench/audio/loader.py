@@ -43,6 +43,28 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
+def start_worker_server(prepare: Prepare | None = None) -> None:
+    """Start the fork server that loader workers are forked from, and have it import what they need.
+
+    Without this every pool's worker imports torch and transformers itself (seconds, while the model
+    waits for its first batch), once per task. The server imports them once per process, in the
+    background: called when a model loads, that overlaps with loading weights and embedding prompts.
+    Idempotent; the module list only takes effect when the server first starts.
+    """
+    if "forkserver" not in mp.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    modules = ["__main__", __name__]  # '__main__' is multiprocessing's own default
+    if prepare is not None:
+        # The modules of the preprocessor and of what it holds (e.g. transformers' feature extractor).
+        held = getattr(prepare, "__dict__", {}).values()
+        modules += [m for m in (getattr(prepare, "__module__", None), *(type(v).__module__ for v in held)) if m and m != "builtins"]
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(list(dict.fromkeys(modules)))
+    forkserver.ensure_running()
+
+
 def iter_prepared(
     paths: Sequence[str],
     sample_rate: int,
@@ -62,6 +84,7 @@ def iter_prepared(
             yield start, [_load_one(p) for p in paths[start : start + batch_size]]
         return
 
+    start_worker_server(prepare)
     ctx = mp.get_context("forkserver")
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(prepare, sample_rate))
     try:
