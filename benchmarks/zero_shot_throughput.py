@@ -227,6 +227,7 @@ def main(argv=None) -> int:
         options = RunOptions(
             output=work / "results", data={"esc50": str(data)}, limit=args.clips, batch_size=args.batch_size,
             workers=workers, save_predictions=True, overwrite=True,
+            no_cache=True,  # measure the computation, not the embedding cache (benchmarks/cache_cold_warm.py does that)
         )
         dataset = load_task_data(spec, options)  # the seeded sample run_task evaluates; the pipeline gets the same clips
         paths = [dataset.absolute(i) for i in dataset.items]
