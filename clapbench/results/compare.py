@@ -16,6 +16,7 @@ import pandas as pd
 
 from clapbench.errors import ClapbenchError
 from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, multi_label_metrics, threshold_decisions
+from clapbench.results.store import read_result_files
 
 
 @dataclass
@@ -64,16 +65,7 @@ def load_side(path: str | Path, model_id: str | None = None) -> Side:
 
 
 def _result_files(folder: Path) -> list[dict[str, Any]]:
-    out = []
-    for f in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(f.read_text())
-        except ValueError as exc:
-            raise ClapbenchError(f"{f}: not valid JSON ({exc})") from None
-        if isinstance(data, dict) and {"task", "main_score", "main_metric"} <= data.keys():
-            data["_file"] = str(f)
-            out.append(data)
-    return out
+    return read_result_files(sorted(folder.glob("*.json")))
 
 
 def _side_from_leaderboard(path: Path, model_id: str | None) -> Side:

@@ -88,13 +88,20 @@ def load_results(folder: Path) -> list[dict[str, Any]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ClapbenchError(f"{folder}: results folder not found")
+    return read_result_files(sorted(folder.glob("*/*.json")))
+
+
+def read_result_files(paths: list[Path]) -> list[dict[str, Any]]:
+    """The result JSONs among ``paths`` (other JSON files are skipped), each with its ``_file``."""
+    from clapbench.errors import ClapbenchError
+
     out = []
-    for path in sorted(folder.glob("*/*.json")):
+    for path in paths:
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(Path(path).read_text())
         except ValueError as exc:
             raise ClapbenchError(f"{path}: not valid JSON ({exc})") from None
-        if isinstance(data, dict) and {"task", "main_score", "model"} <= data.keys():
+        if isinstance(data, dict) and {"task", "main_score", "main_metric", "model"} <= data.keys():
             data["_file"] = str(path)
             out.append(data)
     return out

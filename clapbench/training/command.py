@@ -13,16 +13,6 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def _parse_data(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise click.BadParameter(f"'{value}': expected NAME=PATH, e.g. esc50=/data/ESC-50-master", param_hint="--data")
-        out[name.strip()] = path.strip()
-    return out
-
-
 def load_examples(pairs: str, data: dict[str, str], data_root: str | None, folds: list[str] | None, templates: list[str],
                   caption_model: str | None, temporal_stage: str | None, temporal_pairs: int, clip_seconds: float,
                   seed: int, tasks_dirs: list[str], device: str = "cpu"):
@@ -105,6 +95,8 @@ def train(init, config, fusion, pairs, data, data_root, folds, templates, captio
         raise click.UsageError("pass exactly one of --init CKPT and --config tiny|base")
     if templates and not all("{}" in t for t in templates):
         raise click.BadParameter("each template must contain '{}' where the keywords go", param_hint="--template")
+    from clapbench.cli import _parse_data  # the same --data NAME=PATH parsing as `clapbench run`
+
     data_map = _parse_data(data)
     specs = resolve_tasks(eval_tasks, registry(list(tasks_dirs))) if eval_tasks else []
     examples = load_examples(pairs, data_map, data_root, _csv(folds), list(templates), caption_model, temporal_stage,
