@@ -46,10 +46,10 @@ def default_workers() -> int:
 def start_worker_server(prepare: Prepare | None = None) -> None:
     """Start the fork server that loader workers are forked from, and have it import what they need.
 
-    Without this every pool's worker imports torch and transformers itself (seconds, while the model
-    waits for its first batch), once per task. The server imports them once per process, in the
-    background: called when a model loads, that overlaps with loading weights and embedding prompts.
-    Idempotent; the module list only takes effect when the server first starts.
+    Without this every pool's worker imports torch and transformers itself (about 1.5 s on 2 cores,
+    while the model waits for its first batch), once per task. The server does those imports once per
+    process, so the pools of later tasks fork warm workers. Idempotent; the module list only takes
+    effect when the server first starts.
     """
     if "forkserver" not in mp.get_all_start_methods():
         return

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from clapbench.audio.loader import start_worker_server
 from clapbench.errors import ModelError
 
 
@@ -92,16 +91,13 @@ class HFClapModel:
                 "(tokenizer.json or vocab.json + merges.txt) and the feature extractor settings "
                 "(preprocessor_config.json or processor_config.json) that save_pretrained writes"
             ) from None
-        preprocessor = HFClapPreprocessor(processor.feature_extractor, seed)
-        # The decoding workers' fork server imports torch and transformers while the weights load.
-        start_worker_server(preprocessor)
         try:
             model = ClapModel.from_pretrained(folder, local_files_only=True, dtype=dtype)
         except Exception as exc:
             raise ModelError(f"{folder}: cannot load ClapModel weights ({_first_line(exc)})") from None
         self.model = model.to(device).eval()
         self.tokenizer = processor.tokenizer
-        self.audio_preprocessor = preprocessor
+        self.audio_preprocessor = HFClapPreprocessor(processor.feature_extractor, seed)
         self.sample_rate = int(processor.feature_extractor.sampling_rate)
         self.device = torch.device(device)
         self.dtype = dtype
