@@ -151,7 +151,7 @@ DDP_SCRIPT = textwrap.dedent(
     """
     import json, os, sys
     from pathlib import Path
-    import numpy as np, torch, torch.distributed as dist
+    import numpy as np, torch, torch.distributed as dist, torch.nn.functional as F
     from clapbench.training.loss import contrastive_loss
     from clapbench.training.model import ContrastiveClap, load_for_training
 
@@ -160,17 +160,28 @@ DDP_SCRIPT = textwrap.dedent(
     rank, world = dist.get_rank(), dist.get_world_size()
     batch = torch.load(work / "batch.pt")
     clap, _ = load_for_training(Path(sys.argv[2]), fusion=False)
+    clap = clap.double()  # float64: reduction-order noise far below any real difference
     model = torch.nn.parallel.DistributedDataParallel(ContrastiveClap(clap).eval())
     n = batch["mels"].shape[0] // world
     part = slice(rank * n, (rank + 1) * n)
-    loss = contrastive_loss(*model(batch["mels"][part], batch["longer"][part], batch["ids"][part], batch["mask"][part]))
-    loss.backward()
-    mean = loss.detach().clone()
-    dist.all_reduce(mean)
-    mean /= world
+    inputs = (batch["mels"][part].double(), batch["longer"][part], batch["ids"][part], batch["mask"][part])
+
+    def local_only_loss(a, t, sa, st):
+        # a deliberately broken gather: each process contrasts only its own half of the batch
+        targets = torch.arange(a.shape[0])
+        return (F.cross_entropy(sa * a @ t.T, targets) + F.cross_entropy(st * t @ a.T, targets)) / 2
+
+    out = {}
+    for name, loss_fn in (("gathered", contrastive_loss), ("local", local_only_loss)):
+        model.zero_grad(set_to_none=True)
+        loss = loss_fn(*model(*inputs))
+        loss.backward()
+        mean = loss.detach().clone()
+        dist.all_reduce(mean)
+        mean /= world
+        out[name] = {"loss": mean.item(), "grads": {k: p.grad.clone() for k, p in clap.named_parameters() if p.grad is not None}}
     if rank == 0:
-        grads = {k: p.grad for k, p in clap.named_parameters() if p.grad is not None}
-        torch.save({"loss": mean.item(), "grads": grads}, work / "ddp.pt")
+        torch.save(out, work / "ddp.pt")
 
     # then two steps of the real trainer on the same 2 processes (gloo; it joins the existing group)
     from clapbench.training.examples import read_pair_file
@@ -178,6 +189,31 @@ DDP_SCRIPT = textwrap.dedent(
     train(TrainConfig(output=work / "run", init=sys.argv[2], steps=2, batch_size=8, checkpoint_every=2), read_pair_file(sys.argv[3]))
     """
 )
+
+# float64 carries 53 bits (eps 2.2e-16): summing the same terms in another order (two processes, gloo's
+# all-reduce) moves a gradient by a few eps of the terms' magnitude times their number. Two scales bound it:
+# - each parameter's largest |gradient| (relative part, GRAD_RTOL = 1e-9: ~1e4 terms of 1e-16 with margin);
+# - for gradients that are zero analytically but not numerically (attention key biases: softmax ignores a
+#   shift), what is left is the noise of cancelled terms, bounded by the model's largest |gradient| x GRAD_FLOOR.
+# A real difference (the local-only loss below) moves gradients by more than 1e-3 of their scale.
+GRAD_RTOL = 1e-9
+GRAD_FLOOR = 1e-12
+
+
+def gradient_mismatches(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], rtol: float, floor: float = GRAD_FLOOR) -> list[str]:
+    """For each parameter whose largest |difference| exceeds its tolerance: the numbers and where."""
+    largest = max(g.abs().max().item() for g in want.values())
+    out = []
+    for k, g in want.items():
+        diff = (got[k] - g).abs()
+        scale = g.abs().max().item()
+        tol = rtol * scale + floor * largest
+        if diff.max().item() > tol:
+            where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+            out.append(f"{k}: largest difference {diff.max().item():.3e} at {where} (got {got[k][where].item():.6e}, "
+                       f"want {g[where].item():.6e}), tolerance {tol:.3e} = {rtol:g} x largest |grad| {scale:.3e} "
+                       f"+ {floor:g} x the model's largest {largest:.3e}")
+    return out
 
 
 def test_gathered_loss_on_two_processes_equals_one_process(tmp_path, tiny_init, pair_csv):
@@ -197,15 +233,21 @@ def test_gathered_loss_on_two_processes_equals_one_process(tmp_path, tiny_init, 
         output, _ = proc.communicate()
     assert proc.returncode == 0, output[-5000:]
 
+    clap = clap.double()
     model = ContrastiveClap(clap).eval()
-    loss = contrastive_loss(*model(mels, longer, tokens["input_ids"], tokens["attention_mask"]))
+    loss = contrastive_loss(*model(mels.double(), longer, tokens["input_ids"], tokens["attention_mask"]))
     loss.backward()
+    want = {k: p.grad for k, p in clap.named_parameters() if p.grad is not None}
     ddp = torch.load(tmp_path / "ddp.pt", weights_only=False)
-    assert ddp["loss"] == pytest.approx(loss.item(), rel=1e-5)
-    grads = {k: p.grad for k, p in clap.named_parameters() if p.grad is not None}
-    assert grads.keys() == ddp["grads"].keys()
-    for k, g in grads.items():
-        torch.testing.assert_close(ddp["grads"][k], g, rtol=1e-4, atol=1e-6, msg=k)
+    assert ddp["gathered"]["loss"] == pytest.approx(loss.item(), rel=GRAD_RTOL)
+    assert ddp["gathered"]["grads"].keys() == want.keys()
+    mismatches = gradient_mismatches(ddp["gathered"]["grads"], want, GRAD_RTOL)
+    assert not mismatches, "\n".join(mismatches[:10])
+    # the same check catches a gather that leaves each process with its own half, on (nearly) every parameter
+    broken = gradient_mismatches(ddp["local"]["grads"], want, 1e-3, floor=0.0)
+    # (every parameter but the analytically-zero key biases)
+    assert len(broken) > 0.8 * len(want), f"only {len(broken)} of {len(want)} gradients differ"
+    assert abs(ddp["local"]["loss"] - loss.item()) > 1e-3 * loss.item()
     # the trainer under torchrun: one history, written once, from both processes' gathered batch
     summary = json.loads((tmp_path / "run" / "training.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 2

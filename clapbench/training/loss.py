@@ -25,6 +25,10 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(all_gather(x), dim=0)
 
 
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def contrastive_loss(
     audio: torch.Tensor,
     text: torch.Tensor,
@@ -33,10 +37,11 @@ def contrastive_loss(
 ) -> torch.Tensor:
     """This rank's share of the symmetric InfoNCE loss; ``audio`` and ``text`` are its (n, D) L2-normalised
     embeddings, row i of each from the same example; ``scale_*`` are exp(logit_scale_*)."""
-    audio, text = audio.float(), text.float()
+    # half-precision embeddings (autocast) are scored in float32; float32 and float64 stay as they are
+    audio, text, scale_a, scale_t = (_at_least_float32(x) for x in (audio, text, scale_a, scale_t))
     all_audio, all_text = gather_with_grad(audio), gather_with_grad(text)
     rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
     targets = torch.arange(audio.shape[0], device=audio.device) + rank * audio.shape[0]
-    logits_audio = scale_a.float() * audio @ all_text.T
-    logits_text = scale_t.float() * text @ all_audio.T
+    logits_audio = scale_a * audio @ all_text.T
+    logits_text = scale_t * text @ all_audio.T
     return (F.cross_entropy(logits_audio, targets) + F.cross_entropy(logits_text, targets)) / 2

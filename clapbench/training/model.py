@@ -74,7 +74,9 @@ class ContrastiveClap(nn.Module):
     def forward(self, input_features, is_longer, input_ids, attention_mask):
         audio = self.clap.get_audio_features(input_features=input_features, is_longer=is_longer).pooler_output
         text = self.clap.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
-        return F.normalize(audio.float(), dim=-1), F.normalize(text.float(), dim=-1), self.clap.logit_scale_a.exp(), self.clap.logit_scale_t.exp()
+        # half-precision outputs (autocast) are normalised in float32; float64 (the gradient tests) stays float64
+        audio, text = (x.float() if x.dtype in (torch.float16, torch.bfloat16) else x for x in (audio, text))
+        return F.normalize(audio, dim=-1), F.normalize(text, dim=-1), self.clap.logit_scale_a.exp(), self.clap.logit_scale_t.exp()
 
 
 @torch.no_grad()
