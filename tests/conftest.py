@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -17,6 +18,64 @@ from click.testing import CliRunner  # noqa: E402
 from clapbench.cli import cli  # noqa: E402
 from clapbench.demo.synth import make_esc50_layout  # noqa: E402
 from clapbench.demo.tiny_model import build_tiny_clap  # noqa: E402
+
+
+REPO = Path(__file__).resolve().parents[1]
+_IGNORED = {".git", "__pycache__", ".pytest_cache", ".venv"}
+
+
+def _repo_files() -> set[str]:
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(REPO):
+        dirnames[:] = [d for d in dirnames if d not in _IGNORED and not d.endswith(".egg-info")]
+        out.update(os.path.relpath(os.path.join(dirpath, f), REPO) for f in filenames)
+    return out
+
+
+def pytest_sessionstart(session):
+    session.config._repo_files_before = _repo_files()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests write only under tmp_path: a file the run left in the work tree fails the session."""
+    left = sorted(_repo_files() - getattr(session.config, "_repo_files_before", set()))
+    if left:
+        print(f"\nERROR: the tests left {len(left)} file(s) in the work tree (write under tmp_path): {', '.join(left[:10])}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# Cosine scores that two correct computations of the same embeddings (another batch composition, another
+# machine's kernels) may differ by: embeddings agree within ~1e-5 (tests/test_parity.py), so a score moves
+# by at most ~2e-5; 1e-4 leaves a margin. Decisions are compared only where they do not hinge on this noise.
+SCORE_TOL = 1e-4
+
+
+def assert_decisions_agree(predicted: np.ndarray, scores: np.ndarray, tol: float = SCORE_TOL) -> None:
+    """Each predicted class index is a best class of the independently computed ``scores`` (n, C),
+    up to ``tol``: where two classes are within ``tol`` of each other either is a correct decision."""
+    predicted = np.asarray(predicted)
+    chosen = scores[np.arange(len(scores)), predicted]
+    wrong = np.flatnonzero(chosen < scores.max(axis=1) - tol)
+    assert len(wrong) == 0, (
+        f"{len(wrong)} of {len(scores)} decisions are not a best class: item {wrong[0]} chose {predicted[wrong[0]]} "
+        f"(score {chosen[wrong[0]]:.6f}), best {scores[wrong[0]].argmax()} ({scores[wrong[0]].max():.6f})")
+
+
+def topk_accuracy_bounds(scores: np.ndarray, truth: np.ndarray, k: int, tol: float = SCORE_TOL) -> tuple[float, float]:
+    """The top-k accuracy ``scores`` imply, as an interval: an item counts as surely a hit when fewer than k
+    other classes score above its true class minus ``tol``, as possibly one when fewer than k score above it
+    plus ``tol``. Without near-ties the interval is one number."""
+    s_true = scores[np.arange(len(scores)), truth][:, None]
+    others = np.ones_like(scores, dtype=bool)
+    others[np.arange(len(scores)), truth] = False
+    sure = ((scores > s_true - tol) & others).sum(axis=1) < k
+    possible = ((scores > s_true + tol) & others).sum(axis=1) < k
+    return float(sure.mean()), float(possible.mean())
+
+
+def assert_accuracy_within(value: float, scores: np.ndarray, truth: np.ndarray, k: int = 1, tol: float = SCORE_TOL) -> None:
+    lo, hi = topk_accuracy_bounds(scores, truth, k, tol)
+    assert lo - 1e-12 <= value <= hi + 1e-12, f"top-{k} accuracy {value} outside [{lo}, {hi}] implied by the independent scores"
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,6 @@ from layouts_sound import build_esc50_actions
 from clapbench.errors import ClapbenchError
 from clapbench.results.published import load_published, metric_match, on_main_metric
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -437,10 +436,8 @@ def test_report_in_headless_chromium(report, results, tmp_path):
         browser.close()
     import base64
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    png = ARTIFACTS / "report.png"
+    png = path.with_suffix(".png")  # beside the report, under the test's tmp_path: pytest -s prints where
     png.write_bytes(base64.b64decode(shot["data"]))
-    shutil.copyfile(path, ARTIFACTS / "report.html")
     print(f"screenshot: {png}")
     from matplotlib.image import imread
 

@@ -18,7 +18,7 @@ import soundfile as sf
 import soxr
 import torch
 import yaml
-from conftest import run_cli
+from conftest import assert_accuracy_within, assert_decisions_agree, run_cli
 from layouts_sound import BUILDERS, Layout
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, f1_score
 
@@ -91,15 +91,20 @@ def test_task_end_to_end(task, tiny_model, reference, tmp_path):
     # The same scores from an independent embedding of the clips.
     paths = list(preds["path"])
     scores = reference_scores(reference, layout.root, paths, spec, layout.classes)
-    top = scores.argmax(axis=1)
-    assert list(preds["prediction"]) == [layout.classes[i] for i in top]
+    items = np.load(next(out.glob(f"*/{task}.items.npz")))
+    assert list(items["ids"]) == paths
+    np.testing.assert_allclose(items["scores"], scores, atol=2e-5)
     np.testing.assert_allclose(preds["score"], scores.max(axis=1), atol=2e-5)
+    # The run's decisions are best classes of the independent scores (up to float noise at near-ties);
+    # the metrics are then recomputed by scikit-learn from the run's own decisions and scores.
+    top = np.array([layout.classes.index(p) for p in preds["prediction"]])
+    assert_decisions_agree(top, scores)
 
     metrics = result["metrics"]
     if task in MULTI_LABEL:
         y = np.array([[c in layout.labels[p] for c in layout.classes] for p in paths], dtype=int)
         with_pos = np.flatnonzero(y.sum(axis=0) > 0)
-        expected_map = np.mean([average_precision_score(y[:, c], scores[:, c]) for c in with_pos])
+        expected_map = np.mean([average_precision_score(y[:, c], items["scores"][:, c]) for c in with_pos])
         decided = np.eye(len(layout.classes), dtype=int)[top]
         assert metrics["mAP"] == pytest.approx(expected_map, abs=1e-6)
         assert metrics["f1_micro"] == pytest.approx(f1_score(y, decided, average="micro", zero_division=0), abs=1e-6)
@@ -112,8 +117,9 @@ def test_task_end_to_end(task, tiny_model, reference, tmp_path):
         y = np.array([layout.classes.index(layout.labels[p][0]) for p in paths])
         assert metrics["accuracy"] == pytest.approx(np.mean(top == y), abs=1e-12)
         assert metrics["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, top), abs=1e-12)
-        top5 = np.argsort(-scores, axis=1)[:, :5]
+        top5 = np.argsort(-items["scores"], axis=1)[:, :5]
         assert metrics["top5_accuracy"] == pytest.approx(np.mean([y[i] in top5[i] for i in range(len(y))]), abs=1e-12)
+        assert_accuracy_within(metrics["top5_accuracy"], scores, y, k=5)
         assert result["chance"] == pytest.approx(spec["chance"])
     lo, hi = result["ci95"][result["main_metric"]]
     assert lo <= result["main_score"] <= hi
