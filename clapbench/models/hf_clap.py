@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from clapbench.errors import ModelError
-from clapbench.models.hf_folder import check_tokenizer, first_line, load_pretrained
+from clapbench.errors import ModelError, first_line
+from clapbench.models.hf_folder import check_tokenizer, load_pretrained
 
 
 def is_hf_clap_folder(path: Path) -> bool:

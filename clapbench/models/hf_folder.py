@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from clapbench.errors import ModelError
+from clapbench.errors import ModelError, first_line
 
 SHOWN = 3  # keys named per kind of misfit
 
@@ -97,7 +97,3 @@ def _names(keys: list[str]) -> str:
 def _shape(shape) -> str:
     return "(" + ", ".join(str(int(d)) for d in shape) + ")"
 
-
-def first_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

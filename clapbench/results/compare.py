@@ -16,7 +16,7 @@ import pandas as pd
 
 from clapbench.errors import ClapbenchError
 from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, multi_label_metrics, threshold_decisions
-from clapbench.results.store import read_result_files
+from clapbench.results.store import read_npz, read_result_files
 
 
 @dataclass
@@ -95,8 +95,7 @@ def _load_items(side: Side, task: str) -> dict[str, np.ndarray]:
     path = side.folder / name if (side.folder and name) else None
     if path is None or not path.is_file():
         raise ClapbenchError(f"{result.get('_file', side.label)}: no per-item file for task {task}; rerun it with this clapbench version to compare with significance")
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    return read_npz(path)
 
 
 def metric_on_resamples(items: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:

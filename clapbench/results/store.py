@@ -73,6 +73,24 @@ def write_npz(path: Path, arrays: dict[str, Any]) -> None:
         np.savez_compressed(fh, **arrays)
 
 
+def read_npz(path: Path) -> dict[str, Any]:
+    """Every array of a per-item file; ClapbenchError naming it when it is not an npz of plain arrays.
+
+    allow_pickle=False: an object array would be unpickled, and unpickling runs whatever code the file names.
+    """
+    import zipfile
+
+    import numpy as np
+
+    from clapbench.errors import ClapbenchError, first_line
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ClapbenchError(f"{path}: not a per-item file of plain arrays ({first_line(exc)}); expected the <task>.items.npz clapbench run writes") from None
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 

@@ -41,7 +41,8 @@ def load_for_training(folder: Path, fusion: bool, console=None):
     from transformers import ClapConfig, ClapModel, ClapProcessor
 
     from clapbench.models.hf_clap import is_hf_clap_folder, text_embedding_rows
-    from clapbench.models.hf_folder import check_tokenizer, first_line, load_pretrained
+    from clapbench.errors import first_line
+    from clapbench.models.hf_folder import check_tokenizer, load_pretrained
 
     folder = Path(folder)
     if not is_hf_clap_folder(folder):
