@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from clapbench.demo.synth import make_esc50_layout
 from clapbench.demo.tiny_model import train_tokenizer
-from conftest import run_cli
+from conftest import assert_refused, run_cli
 
 WORD_EMBEDDINGS = "text_model.embeddings.word_embeddings.weight"
 
@@ -39,15 +39,6 @@ def edit_weights(folder: Path, edit) -> None:
 def run(folder: Path, clips: Path, out: Path):
     return run_cli("run", "--model", folder, "--tasks", "esc50", "--data", f"esc50={clips}", "--output", out,
                    "--workers", 0, "--bootstrap", 10, "--no-cache")
-
-
-def assert_refused(result, out: Path, *needles: str) -> None:
-    text = " ".join(result.output.split())
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert " ".join(needle.split()) in text, f"{needle!r} not in: {result.output}"
-    assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), "a result was written"
 
 
 def test_foreign_weights_are_refused(folder, clips, tmp_path):

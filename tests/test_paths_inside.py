@@ -18,7 +18,7 @@ from clapbench.errors import ClapbenchError
 from clapbench.models.protocol import LoadedModel
 from clapbench.paths import slug
 from clapbench.registry import registry
-from conftest import run_cli
+from conftest import assert_refused, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,15 +40,6 @@ def run(model, data: Path, out: Path, *extra, task: str = "esc50"):
 
 def files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
-
-
-def assert_refused(result, out: Path, *needles: str) -> None:
-    text = " ".join(result.output.split())
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert " ".join(str(needle).split()) in text, f"{needle!r} not in: {result.output}"
-    assert files_under(out) == [], "a result was written"
 
 
 def set_first_row(dataset: Path, filename: str) -> str:
