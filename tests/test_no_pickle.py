@@ -99,17 +99,18 @@ def resume(pairs: Path, out: Path):
 
 def test_trainer_state_files(interrupted_training, marker):
     pairs, out, checkpoint = interrupted_training
-    for name in ("trainer_state.json", "trainer_state.safetensors"):
-        torch.save({"optimizer": Payload(marker)}, checkpoint / name)
+    (checkpoint / "trainer_state").mkdir()
+    for name in ("state.json", "tensors.safetensors"):
+        torch.save({"optimizer": Payload(marker)}, checkpoint / "trainer_state" / name)
     before = files_under(out)
     res = resume(pairs, out)
-    refused(res, marker, str(checkpoint / "trainer_state.json"), "not a trainer state clapbench wrote", "expected a JSON object")
+    refused(res, marker, str(checkpoint / "trainer_state" / "state.json"), "not a trainer state clapbench wrote", "expected a JSON object")
     assert files_under(out) == before
 
     # a valid JSON beside a pickled tensor file: refused at the tensor file
-    (checkpoint / "trainer_state.json").write_text(json.dumps({"step": 2}))
+    (checkpoint / "trainer_state" / "state.json").write_text(json.dumps({"step": 2}))
     res = resume(pairs, out)
-    refused(res, marker, str(checkpoint / "trainer_state.safetensors"), "not a trainer state clapbench wrote", "expected a safetensors file")
+    refused(res, marker, str(checkpoint / "trainer_state" / "tensors.safetensors"), "not a trainer state clapbench wrote", "expected a safetensors file")
     assert files_under(out) == before
 
 

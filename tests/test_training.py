@@ -22,6 +22,7 @@ from clapbench.training.data import ClipCaptionDataset, collate
 from clapbench.training.examples import read_pair_file
 from clapbench.training.loss import contrastive_loss
 from clapbench.training.model import ContrastiveClap, build_fresh, load_for_training
+from clapbench.models.hashing import weights_sha256
 from clapbench.training.state import load_trainer_state
 from clapbench.training.trainer import TrainConfig, train
 
@@ -141,6 +142,8 @@ def test_resume_replays_an_uninterrupted_run(tmp_path, tiny_init, pair_csv):
     from safetensors.torch import load_file
 
     wa, wb = load_file(full / "model.safetensors"), load_file(part / "model.safetensors")
+    # the trainer state is not part of the weights' identity: the step-4 checkpoint hashes as the final model
+    assert weights_sha256(full / "checkpoints" / "step-000004") == weights_sha256(full)
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not all(torch.equal(wa[k], w) for k, w in load_file(tiny_init / "model.safetensors").items())
     # what a run leaves behind

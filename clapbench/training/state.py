@@ -1,9 +1,11 @@
 """A training checkpoint's trainer state (optimizer, scheduler, RNG streams, counters) in formats that need
-no unpickling: the tensors in ``trainer_state.safetensors``, everything else in ``trainer_state.json``.
+no unpickling: ``trainer_state/tensors.safetensors`` holds the tensors, ``trainer_state/state.json`` the rest.
 
 A pickle (``torch.load(weights_only=False)``) runs whatever code the file names; a checkpoint folder is
 something users copy around and share, so resuming from one must never execute it. JSON holds Python
 floats exactly (shortest repr round-trip), so a resumed run is bit-identical to an uninterrupted one.
+The files sit in a subfolder of the checkpoint's model folder, so that neither the weights sha256 (the
+folder's weight files) nor the embedding cache key (its other files) depends on the optimizer.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import torch
 
 from clapbench.errors import ClapbenchError, first_line
 
-STATE_JSON = "trainer_state.json"
-STATE_TENSORS = "trainer_state.safetensors"  # not a weight suffix the hashing reads: the checkpoint's sha256 stays the model's
-LEGACY_PICKLE = "trainer_state.torch"  # written by clapbench before 0.x; never read
+STATE_DIR = "trainer_state"
+STATE_JSON = f"{STATE_DIR}/state.json"  # written last: a checkpoint holding it is complete
+STATE_TENSORS = f"{STATE_DIR}/tensors.safetensors"
+LEGACY_PICKLE = "trainer_state.torch"  # what earlier clapbench versions wrote: never read
 
 
 def rng_state() -> dict[str, Any]:
@@ -39,7 +42,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_trainer_state(folder: Path, optimizer_state: dict, scheduler_state: dict, rngs: list[dict], info: dict[str, Any]) -> None:
-    """Write ``folder/trainer_state.{json,safetensors}``; ``info`` holds the counters and settings."""
+    """Write ``folder/trainer_state/``; ``info`` holds the counters and settings."""
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
@@ -70,6 +73,7 @@ def save_trainer_state(folder: Path, optimizer_state: dict, scheduler_state: dic
         "scheduler": scheduler_state,
         "rng": rng_json,
     }
+    (folder / STATE_DIR).mkdir(exist_ok=True)
     save_file(tensors, str(folder / STATE_TENSORS))
     (folder / STATE_JSON).write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
 

@@ -6,8 +6,8 @@ Output folder (``--output DIR``):
 - ``DIR/``: the trained model, a HF ClapModel + ClapProcessor folder (``clapbench run --model DIR``), with
   ``training.json`` (settings, data, figures), ``metrics.jsonl`` and ``loss.png``;
 - ``DIR/init/``: the fresh model before training (``--config`` only);
-- ``DIR/checkpoints/step-NNNNNN/``: a model folder plus ``trainer_state.json`` and ``trainer_state.safetensors``
-  (optimizer, scheduler, RNG states of every rank, step; no pickle, see state.py) and ``loss.png``;
+- ``DIR/checkpoints/step-NNNNNN/``: a model folder plus ``trainer_state/`` (optimizer, scheduler, RNG states
+  of every rank, step, as JSON and safetensors: no pickle, see state.py) and ``loss.png``;
 - ``DIR/eval/step-NNNNNN/<task>.json``: ``clapbench run``'s result files for each evaluated step
   (step 0 is the starting model); ``clapbench leaderboard DIR/eval`` compares the steps.
 """
@@ -38,7 +38,7 @@ from clapbench.training.loss import contrastive_loss
 from clapbench.training.model import ContrastiveClap, build_fresh, clamp_logit_scales, load_for_training
 from clapbench.training.state import LEGACY_PICKLE, STATE_JSON, load_trainer_state, rng_state, save_trainer_state, set_rng_state, with_tuples
 
-STATE_FILE = STATE_JSON  # written last: a checkpoint folder holding it is complete
+STATE_FILE = STATE_JSON
 
 
 @dataclass
