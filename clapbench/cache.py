@@ -136,6 +136,8 @@ class EmbeddingCache:
     def __post_init__(self) -> None:
         self.root = Path(self.root).expanduser()
         sha = str(self.loaded.sha256).lower()
+        if not _HEX.match(sha):  # it names a folder: a hex digest cannot leave the cache root
+            raise ClapbenchError(f"the model's sha256 '{self.loaded.sha256}' is not a hex digest; the embedding cache keys folders by it")
         model_dir = self.root / LAYOUT / sha
         common = {
             "model_sha256": sha,

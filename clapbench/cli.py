@@ -162,6 +162,8 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
     loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol, tokenizer=tokenizer)
     specs = apply_prompt(specs, loaded, user_templates=bool(templates))
     console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")
+    if loaded.model_id_given and loaded.model_id_given != loaded.model_id:
+        console.print(f"--model-id {escape(loaded.model_id_given)}: results go to the folder {loaded.model_id} (one folder name; the id as given is recorded)")
     done = []
     for spec in specs:
         done.extend(run_task_evaluations(spec, loaded, options, console))

@@ -17,3 +17,9 @@ class ModelError(ClapbenchError):
 
 class TaskError(ClapbenchError):
     """An unknown task name or a malformed task file."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (libraries' messages run to many lines), else its type."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

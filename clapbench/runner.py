@@ -149,7 +149,7 @@ def _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_r
         "task_version": spec.version,
         "domain": spec.domain,
         "evaluation": eval_type,
-        "model": {"id": loaded.model_id, "path": loaded.path, "kind": loaded.kind, "family": loaded.family, "variant": loaded.variant},
+        "model": {"id": loaded.model_id, "id_given": loaded.model_id_given, "path": loaded.path, "kind": loaded.kind, "family": loaded.family, "variant": loaded.variant},
         "model_sha": loaded.sha256,
         "main_metric": spec.main_metric,
         "main_score": outcome.metrics[spec.main_metric],

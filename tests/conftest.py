@@ -113,6 +113,18 @@ def run_cli(*args: str):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+def assert_refused(result, nothing_under: Path | None, *needles) -> None:
+    """Exit code 2 with one message holding every needle (rich may wrap lines), no traceback, and no file
+    under ``nothing_under`` (no result written; None: not checked)."""
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert " ".join(str(needle).split()) in text, f"{needle!r} not in: {result.output}"
+    if nothing_under is not None and nothing_under.exists():
+        assert [p for p in nothing_under.rglob("*") if p.is_file()] == [], "files written on error"
+
+
 @pytest.fixture
 def cli_runner():
     return run_cli

@@ -164,7 +164,7 @@ def test_plugin_model_scores_its_own_predictions(spectral_plugin, esc50_dir, tmp
     run_ok("--model", spectral_plugin, "--tasks", "esc50", "--data", f"esc50={esc50_dir}", "--output", tmp_path,
            "--save-predictions", "--batch-size", 4, "--workers", "0")
     result, preds = read_result(tmp_path, "clapbench_test_spectral.make")
-    assert result["model"] == {"id": "clapbench_test_spectral.make", "path": spectral_plugin, "kind": "plugin", "family": None, "variant": None}
+    assert result["model"] == {"id": "clapbench_test_spectral.make", "id_given": None, "path": spectral_plugin, "kind": "plugin", "family": None, "variant": None}
     assert result["protocol"]["sample_rate"] == 16000
 
     model = importlib.import_module(spectral_plugin.split(":")[0]).make()

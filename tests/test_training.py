@@ -22,7 +22,9 @@ from clapbench.training.data import ClipCaptionDataset, collate
 from clapbench.training.examples import read_pair_file
 from clapbench.training.loss import contrastive_loss
 from clapbench.training.model import ContrastiveClap, build_fresh, load_for_training
-from clapbench.training.trainer import STATE_FILE, TrainConfig, train
+from clapbench.models.hashing import weights_sha256
+from clapbench.training.state import load_trainer_state
+from clapbench.training.trainer import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,16 +128,22 @@ def test_resume_replays_an_uninterrupted_run(tmp_path, tiny_init, pair_csv):
     full_losses, part_losses = _losses(full), _losses(part)
     assert sorted(part_losses) == [3, 4]
     assert part_losses == {s: full_losses[s] for s in (3, 4)}
-    a = torch.load(full / "checkpoints" / "step-000004" / STATE_FILE, weights_only=False)
-    b = torch.load(part / "checkpoints" / "step-000004" / STATE_FILE, weights_only=False)
+    a = load_trainer_state(full / "checkpoints" / "step-000004")
+    b = load_trainer_state(part / "checkpoints" / "step-000004")
     assert a["step"] == b["step"] == 4
     for key, state in a["optimizer"]["state"].items():
-        for name in ("exp_avg", "exp_avg_sq"):
+        for name in ("exp_avg", "exp_avg_sq", "step"):
             assert torch.equal(state[name], b["optimizer"]["state"][key][name])
+    assert a["optimizer"]["param_groups"] == b["optimizer"]["param_groups"]
     assert a["scheduler"] == b["scheduler"]
+    (ra,), (rb,) = a["rng"], b["rng"]
+    assert ra["python"] == rb["python"] and torch.equal(ra["torch"], rb["torch"])
+    assert all(np.array_equal(x, y) for x, y in zip(ra["numpy"], rb["numpy"]))
     from safetensors.torch import load_file
 
     wa, wb = load_file(full / "model.safetensors"), load_file(part / "model.safetensors")
+    # the trainer state is not part of the weights' identity: the step-4 checkpoint hashes as the final model
+    assert weights_sha256(full / "checkpoints" / "step-000004") == weights_sha256(full)
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not all(torch.equal(wa[k], w) for k, w in load_file(tiny_init / "model.safetensors").items())
     # what a run leaves behind

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from clapbench.errors import ModelError
 from clapbench.models.hashing import weights_sha256
 from clapbench.models.protocol import AudioTextModel, LoadedModel, check_embeddings
+from clapbench.paths import slug
 
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
@@ -59,7 +59,8 @@ def load_model(
         model = load_checkpoint_model(path, family, protocol, tokenizer, device=device, dtype=DTYPES[dtype], seed=seed)
         return LoadedModel(
             model=model,
-            model_id=model_id or _slug(path.resolve().stem),
+            model_id=slug(model_id or path.resolve().stem),
+            model_id_given=model_id,
             path=str(path.resolve()),
             kind=model.family,
             sha256=weights_sha256(path),
@@ -88,7 +89,8 @@ def load_model(
             preprocessing["protocol"] = "native (the folder's saved feature-extractor settings, the task's templates)"
         return LoadedModel(
             model=model,
-            model_id=model_id or _slug(path.resolve().name),
+            model_id=slug(model_id or path.resolve().name),
+            model_id_given=model_id,
             path=str(path.resolve()),
             kind="hf-clap",
             sha256=weights_sha256(path),
@@ -112,7 +114,8 @@ def load_model(
         preprocessing.setdefault("sample_rate", int(model.sample_rate))
         return LoadedModel(
             model=model,
-            model_id=model_id or _slug(spec.replace(":", ".")),
+            model_id=slug(model_id or spec.replace(":", ".")),
+            model_id_given=model_id,
             path=spec,
             kind="plugin",
             sha256=getattr(model, "sha256", None),  # a plugin may name its weights; none is claimed for it
@@ -126,7 +129,3 @@ def load_model(
         f"--model {spec}: no such file or folder, and not a plugin spec; expected a HF ClapModel folder "
         "(config.json, model.safetensors, processor files), an MS-CLAP or LAION-CLAP checkpoint (.pt/.pth) or package.module:factory"
     )
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"

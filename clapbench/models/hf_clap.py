@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from clapbench.errors import ModelError
+from clapbench.errors import ModelError, first_line
+from clapbench.models.hf_folder import check_tokenizer, load_pretrained
 
 
 def is_hf_clap_folder(path: Path) -> bool:
@@ -87,14 +88,12 @@ class HFClapModel:
             processor = ClapProcessor.from_pretrained(folder, local_files_only=True)
         except Exception as exc:
             raise ModelError(
-                f"{folder}: cannot load the ClapProcessor ({_first_line(exc)}); expected the tokenizer files "
+                f"{folder}: cannot load the ClapProcessor ({first_line(exc)}); expected the tokenizer files "
                 "(tokenizer.json or vocab.json + merges.txt) and the feature extractor settings "
                 "(preprocessor_config.json or processor_config.json) that save_pretrained writes"
             ) from None
-        try:
-            model = ClapModel.from_pretrained(folder, local_files_only=True, dtype=dtype)
-        except Exception as exc:
-            raise ModelError(f"{folder}: cannot load ClapModel weights ({_first_line(exc)})") from None
+        model = load_pretrained(ClapModel, folder, dtype=dtype)
+        check_tokenizer(processor.tokenizer, folder, text_embedding_rows(model))
         self.model = model.to(device).eval()
         self.tokenizer = processor.tokenizer
         self.audio_preprocessor = HFClapPreprocessor(processor.feature_extractor, seed)
@@ -122,11 +121,11 @@ class HFClapModel:
         return _pooled(self.model.get_text_features(**batch)).float().cpu().numpy()
 
 
+def text_embedding_rows(model: Any) -> int:
+    """Rows of the ClapModel text tower's token embedding table."""
+    return int(model.text_model.get_input_embeddings().weight.shape[0])
+
+
 def _pooled(out: Any) -> torch.Tensor:
     # transformers 5 returns an output object whose pooler_output is the projected embedding; 4.x a tensor.
     return out if isinstance(out, torch.Tensor) else out.pooler_output
-
-
-def _first_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -42,6 +42,7 @@ class LoadedModel:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     family: str | None = None  # "hf-clap", "msclap", "laion-clap", or a plugin's own
     variant: str | None = None  # e.g. "2023", "htsat-tiny-fusion"
+    model_id_given: str | None = None  # --model-id as typed; model_id is its slug, a single folder name
 
     @property
     def sample_rate(self) -> int:

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from clapbench.errors import ClapbenchError
+from clapbench.paths import slug
 from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, multi_label_metrics, threshold_decisions
-from clapbench.results.store import read_result_files
+from clapbench.results.store import read_npz, read_result_files
 
 
 @dataclass
@@ -53,8 +54,8 @@ def load_side(path: str | Path, model_id: str | None = None) -> Side:
     folder = path
     if not _result_files(folder):
         models = sorted(p for p in folder.iterdir() if p.is_dir() and _result_files(p))
-        if model_id:
-            models = [p for p in models if p.name == model_id]
+        if model_id:  # as typed (laion/clap) or as its folder is named (laion-clap)
+            models = [p for p in models if p.name in (model_id, slug(model_id))]
         if len(models) != 1:
             names = ", ".join(p.name for p in models) or "none"
             raise ClapbenchError(f"{path}: expected result files of one model; found models: {names} (pass --model-id or the model's folder)")
@@ -95,8 +96,7 @@ def _load_items(side: Side, task: str) -> dict[str, np.ndarray]:
     path = side.folder / name if (side.folder and name) else None
     if path is None or not path.is_file():
         raise ClapbenchError(f"{result.get('_file', side.label)}: no per-item file for task {task}; rerun it with this clapbench version to compare with significance")
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    return read_npz(path)
 
 
 def metric_on_resamples(items: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:

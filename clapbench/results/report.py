@@ -24,7 +24,7 @@ import clapbench
 from clapbench.errors import ClapbenchError
 from clapbench.results.leaderboard import build_leaderboard, column_kind
 from clapbench.results.published import PublishedNumber, load_published, on_main_metric
-from clapbench.results.store import load_results
+from clapbench.results.store import load_results, read_npz
 
 MAX_CLASSES_PLOTTED = 40  # beyond this, the per-class chart shows the best and worst classes; the table has all
 MAX_CLASSES_LABELLED = 60  # confusion matrices of more classes carry no tick labels
@@ -370,8 +370,8 @@ def _items_path(result: dict) -> Path | None:
 
 
 def _is_classification(path: Path) -> bool:
-    with np.load(path, allow_pickle=False) as data:
-        return "kind" in data.files and str(data["kind"]) == "classification" and {"y", "scores"} <= set(data.files)
+    data = read_npz(path)
+    return "kind" in data and str(data["kind"]) == "classification" and {"y", "scores"} <= set(data)
 
 
 def _is_multilabel(path: Path) -> bool:
@@ -379,10 +379,10 @@ def _is_multilabel(path: Path) -> bool:
 
 
 def _load_task_items(model: str, path: Path) -> TaskItems:
-    with np.load(path, allow_pickle=False) as data:
-        y = data["y"]
-        multilabel = bool(data["multilabel"]) if "multilabel" in data.files else y.ndim == 2
-        return TaskItems(model, data["ids"], y, data["scores"].astype(np.float64), multilabel)
+    data = read_npz(path)
+    y = data["y"]
+    multilabel = bool(data["multilabel"]) if "multilabel" in data else y.ndim == 2
+    return TaskItems(model, data["ids"], y, data["scores"].astype(np.float64), multilabel)
 
 
 # --- published numbers ---------------------------------------------------------------------------

@@ -16,15 +16,26 @@ import pandas as pd
 
 
 def result_path(output: Path, model_id: str, task: str) -> Path:
-    return Path(output) / model_id / f"{task}.json"
+    return _model_file(output, model_id, f"{task}.json")
 
 
 def predictions_path(output: Path, model_id: str, task: str) -> Path:
-    return Path(output) / model_id / f"{task}.predictions.csv"
+    return _model_file(output, model_id, f"{task}.predictions.csv")
 
 
 def items_path(output: Path, model_id: str, task: str) -> Path:
-    return Path(output) / model_id / f"{task}.items.npz"
+    return _model_file(output, model_id, f"{task}.items.npz")
+
+
+def _model_file(output: Path, model_id: str, name: str) -> Path:
+    """``output/<model-id>/<name>``; ClapbenchError unless both are single names and it resolves inside ``output``."""
+    from clapbench.errors import ClapbenchError
+    from clapbench.paths import check_inside
+
+    for part in (model_id, name):
+        if part in ("", ".", "..") or Path(part).name != part:
+            raise ClapbenchError(f"'{part}': not a single file name; results go to {Path(output) / '<model-id>' / '<task>.json'}")
+    return check_inside(output, Path(model_id) / name, f"the result file of model '{model_id}'")
 
 
 def _read_umask() -> int:
@@ -71,6 +82,24 @@ def write_npz(path: Path, arrays: dict[str, Any]) -> None:
 
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(fh, **arrays)
+
+
+def read_npz(path: Path) -> dict[str, Any]:
+    """Every array of a per-item file; ClapbenchError naming it when it is not an npz of plain arrays.
+
+    allow_pickle=False: an object array would be unpickled, and unpickling runs whatever code the file names.
+    """
+    import zipfile
+
+    import numpy as np
+
+    from clapbench.errors import ClapbenchError, first_line
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ClapbenchError(f"{path}: not a per-item file of plain arrays ({first_line(exc)}); expected the <task>.items.npz clapbench run writes") from None
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -40,7 +40,9 @@ def load_for_training(folder: Path, fusion: bool, console=None):
     """
     from transformers import ClapConfig, ClapModel, ClapProcessor
 
-    from clapbench.models.hf_clap import is_hf_clap_folder
+    from clapbench.models.hf_clap import is_hf_clap_folder, text_embedding_rows
+    from clapbench.errors import first_line
+    from clapbench.models.hf_folder import check_tokenizer, load_pretrained
 
     folder = Path(folder)
     if not is_hf_clap_folder(folder):
@@ -48,14 +50,20 @@ def load_for_training(folder: Path, fusion: bool, console=None):
     try:
         processor = ClapProcessor.from_pretrained(folder, local_files_only=True)
         config = ClapConfig.from_pretrained(folder, local_files_only=True)
-        turn_on = fusion and not config.audio_config.enable_fusion
-        if turn_on:
-            config.audio_config.enable_fusion = True
-        model = ClapModel.from_pretrained(folder, config=config, local_files_only=True, dtype=torch.float32)
-    except ModelError:
-        raise
     except Exception as exc:
-        raise ModelError(f"--init {folder}: cannot load the ClapModel and processor ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise ModelError(f"--init {folder}: cannot load the ClapProcessor and config ({first_line(exc)})") from None
+    turn_on = fusion and not config.audio_config.enable_fusion
+    allowed_missing = None
+    if turn_on:
+        # the fusion layers are new: the weights the checkpoint's own (unfused) architecture lacks start random
+        with torch.device("meta"):
+            saved_keys = set(ClapModel(config).state_dict())
+        config.audio_config.enable_fusion = True
+
+        def allowed_missing(key: str) -> bool:
+            return key not in saved_keys
+    model = load_pretrained(ClapModel, folder, allowed_missing, config=config, dtype=torch.float32)
+    check_tokenizer(processor.tokenizer, folder, text_embedding_rows(model))
     fe = processor.feature_extractor
     if config.audio_config.enable_fusion and fe.truncation != "fusion":
         fe.truncation = "fusion"

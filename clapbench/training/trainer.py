@@ -6,8 +6,8 @@ Output folder (``--output DIR``):
 - ``DIR/``: the trained model, a HF ClapModel + ClapProcessor folder (``clapbench run --model DIR``), with
   ``training.json`` (settings, data, figures), ``metrics.jsonl`` and ``loss.png``;
 - ``DIR/init/``: the fresh model before training (``--config`` only);
-- ``DIR/checkpoints/step-NNNNNN/``: a model folder plus ``trainer_state.torch`` (optimizer, scheduler,
-  RNG states of every rank, step) and ``loss.png``;
+- ``DIR/checkpoints/step-NNNNNN/``: a model folder plus ``trainer_state/`` (optimizer, scheduler, RNG states
+  of every rank, step, as JSON and safetensors: no pickle, see state.py) and ``loss.png``;
 - ``DIR/eval/step-NNNNNN/<task>.json``: ``clapbench run``'s result files for each evaluated step
   (step 0 is the starting model); ``clapbench leaderboard DIR/eval`` compares the steps.
 """
@@ -36,8 +36,9 @@ from clapbench.training.examples import ExampleSet
 from clapbench.training.log import MetricsLog, plot_loss, training_progress
 from clapbench.training.loss import contrastive_loss
 from clapbench.training.model import ContrastiveClap, build_fresh, clamp_logit_scales, load_for_training
+from clapbench.training.state import LEGACY_PICKLE, STATE_JSON, load_trainer_state, rng_state, save_trainer_state, set_rng_state, with_tuples
 
-STATE_FILE = "trainer_state.torch"  # not a weight suffix: the checkpoint's weights sha256 stays the model's
+STATE_FILE = STATE_JSON
 
 
 @dataclass
@@ -134,21 +135,6 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
-def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def latest_checkpoint(output: Path) -> Path | None:
     done = sorted(p for p in (output / "checkpoints").glob("step-*") if (p / STATE_FILE).is_file() and not p.name.endswith(".tmp"))
     return done[-1] if done else None
@@ -180,7 +166,9 @@ class Trainer:
         if self.cfg.resume:
             ckpt = latest_checkpoint(out)
             if ckpt is None:
-                raise ClapbenchError(f"--resume: no checkpoint in {out / 'checkpoints'}; expected step-NNNNNN/ folders holding {STATE_FILE}")
+                legacy = sorted((out / "checkpoints").glob(f"step-*/{LEGACY_PICKLE}"))
+                why = f"; {legacy[-1]} is a pickle, which clapbench no longer reads (unpickling can run code)" if legacy else ""
+                raise ClapbenchError(f"--resume: no checkpoint in {out / 'checkpoints'}{why}; expected step-NNNNNN/ folders holding {STATE_FILE}")
             return ckpt
         if out.exists() and any(out.iterdir()):
             raise ClapbenchError(f"{out}: output folder is not empty; pass --resume to continue its training, or choose a new --output")
@@ -363,11 +351,8 @@ class Trainer:
             shutil.rmtree(tmp, ignore_errors=True)
             self.clap.save_pretrained(tmp)
             self.processor.save_pretrained(tmp)
-            state = {
+            info = {
                 "step": step,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rngs,
                 "seconds": seconds,
                 "batch_size": self.batch_size,
                 "accumulate": self.cfg.accumulate,
@@ -375,7 +360,7 @@ class Trainer:
                 "world_size": dd.world,
                 "total_steps": self.total,
             }
-            torch.save(state, tmp / STATE_FILE)
+            save_trainer_state(tmp, optimizer.state_dict(), scheduler.state_dict(), rngs, info)
             if log is not None:
                 plot_loss(log.records, tmp / "loss.png")
                 plot_loss(log.records, self.output / "loss.png")
@@ -395,13 +380,14 @@ class Trainer:
 
     def _load_state(self, folder: Path, optimizer, scheduler, batch_size: int) -> tuple[int, float]:
         cfg, dd = self.cfg, self.dist
-        state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
+        state = load_trainer_state(folder)
         for key, now in (("batch_size", batch_size), ("accumulate", cfg.accumulate), ("seed", cfg.seed)):
             if state[key] != now:
                 raise ClapbenchError(f"--resume: {folder} was trained with {key.replace('_', '-')} {state[key]}, this run has {now}; resume with the same value")
         if cfg.steps is not None and cfg.steps != state["total_steps"]:
             self.console.print(f"[yellow]--resume[/]: the schedule now ends at step {cfg.steps} (was {state['total_steps']}); the learning rates after step {state['step']} differ from the original plan")
-        optimizer.load_state_dict(state["optimizer"])
+        saved = state["optimizer"]
+        optimizer.load_state_dict({**saved, "param_groups": with_tuples(saved["param_groups"], optimizer.param_groups)})
         scheduler.load_state_dict(state["scheduler"])
         if state["world_size"] == dd.world:
             set_rng_state(state["rng"][dd.rank])

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from clapbench.data.containment import DatasetFolder
 from clapbench.data.dataset import Dataset, Item
 from clapbench.data.locate import has_marker, layout_marker
 from clapbench.errors import DataError
@@ -48,6 +49,7 @@ def read_dataset(root: Path, spec: dict[str, Any], class_names: list[str] | None
     dataset = READERS[kind](root, spec, class_names)
     if not dataset.items:
         raise DataError(f"{root}: no clips found for this task's layout")
+    check_inside_folder(dataset, spec)
     if check_files:
         check_audio_files(dataset)
     return dataset
@@ -60,6 +62,14 @@ def resolve_root(root: Path, spec: dict[str, Any]) -> Path:
     if inner and layout_marker(spec) and not has_marker(root, spec) and (root / inner).is_dir():
         return root / inner
     return root
+
+
+def check_inside_folder(dataset: Dataset, spec: dict[str, Any]) -> None:
+    """Every clip inside the dataset folder (readers that take paths from rows check them there, naming the row)."""
+    folder = DatasetFolder(dataset.root, spec)
+    metadata = dataset.info.get("metadata")
+    for item in dataset.items:
+        folder.check(item.path, f"{dataset.root / item.path}" + (f" (listed in {metadata})" if metadata else ""))
 
 
 def check_audio_files(dataset: Dataset) -> None:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from clapbench.data.containment import DatasetFolder
 from clapbench.data.dataset import Dataset, Item
 from clapbench.data.readers import read_table, reader
 from clapbench.data.readers.captions import clean_captions, csv_encoding
@@ -90,6 +91,7 @@ def read_audiocaps(root: Path, spec: dict[str, Any], class_names: list[str] | No
             raise DataError(f"{meta}: clip {clip.label()} (line {clip.line}) has no non-empty caption")
 
     files, searched = _index_audio(root, audio_dirs, formats)
+    folder = DatasetFolder(root, spec)
     items: list[Item] = []
     owner: dict[str, _Clip] = {}
     matched_by: dict[str, int] = {}
@@ -105,6 +107,7 @@ def read_audiocaps(root: Path, spec: dict[str, Any], class_names: list[str] | No
                 f"{root / path}: matches two clips listed in {meta.name}, {owner[path].label()} and {clip.label()}; "
                 "name files with their start time (e.g. {youtube_id}_{start_time}.wav) or set dataset.audio_patterns"
             )
+        folder.check(path, f"{meta}: line {clip.line} ({clip.label()})")
         owner[path] = clip
         matched_by[pattern] = matched_by.get(pattern, 0) + 1
         items.append(Item(path=path, labels=(), captions=tuple(clip.captions)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from clapbench.data.containment import DatasetFolder
 from clapbench.data.dataset import Dataset, Item
 from clapbench.data.readers import read_table, reader
 from clapbench.data.readers.captions import clean_captions, csv_encoding
@@ -26,6 +27,7 @@ def read_clotho(root: Path, spec: dict[str, Any], class_names: list[str] | None)
     encoding = csv_encoding(meta)
     table = read_table(meta, [path_col, *caption_cols], f"Clotho ({meta.name} + {audio_dir}/)", encoding=encoding)
 
+    folder = DatasetFolder(root, spec)
     items: list[Item] = []
     seen: dict[str, int] = {}
     dropped = 0
@@ -40,7 +42,8 @@ def read_clotho(root: Path, spec: dict[str, Any], class_names: list[str] | None)
         if not captions:
             raise DataError(f"{meta}: line {row_no} ('{name}') has no caption in {', '.join(caption_cols)}")
         dropped += len(caption_cols) - len(captions)
-        items.append(Item(path=str(Path(audio_dir) / name), labels=(), captions=captions))
+        path = folder.check(str(Path(audio_dir) / name), f"{meta}: line {row_no}")
+        items.append(Item(path=path, labels=(), captions=captions))
     info = {
         "metadata": str(meta),
         "encoding": encoding,

@@ -19,6 +19,7 @@ import json
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from clapbench.data.containment import DatasetFolder
 from clapbench.data.dataset import Dataset, Item
 from clapbench.data.readers import reader
 from clapbench.data.readers.class_table import read_class_table
@@ -44,6 +45,7 @@ def read_json_datafile(root: Path, spec: dict[str, Any], class_names: list[str] 
 
     dirs = candidates(spec.get("audio_dirs")) or ["."]
     audio = AudioIndex(root)
+    folder = DatasetFolder(root, spec)
     items = []
     for n, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict) or not isinstance(entry.get(path_key), str) or not isinstance(entry.get(label_key), str):
@@ -62,6 +64,7 @@ def read_json_datafile(root: Path, spec: dict[str, Any], class_names: list[str] 
         found = audio.find(tried)
         if found is None:
             raise DataError(f"{root / tried[0]}: audio file listed in {path.name} (entry {n}) not found in {' or '.join(dirs)}")
+        folder.check(found, f"{path}: entry {n}")
         items.append(Item(path=found, labels=tuple(index[x] for x in dict.fromkeys(names))))
     return Dataset(root=root, classes=list(class_names), items=items)
 

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from clapbench.data.containment import DatasetFolder
 from clapbench.data.dataset import Dataset, Item
 from clapbench.data.readers import reader
 from clapbench.errors import DataError
@@ -60,6 +61,7 @@ def read_nsynth(root: Path, spec: dict[str, Any], class_names: list[str] | None)
         class_names = sorted({name for _, labels in notes for name in labels}, key=_numeric_first)
     index = {name: i for i, name in enumerate(class_names)}
     drop = bool(spec.get("drop_unlisted", False))
+    folder = DatasetFolder(root, spec)
     items = []
     for note, labels in notes:
         unknown = [name for name in labels if name not in index]
@@ -67,5 +69,6 @@ def read_nsynth(root: Path, spec: dict[str, Any], class_names: list[str] | None)
             if drop:
                 continue
             raise DataError(f"{meta}: entry '{note}' has {field} '{unknown[0]}'; expected one of the task's {len(index)} classes")
-        items.append(Item(path=f"{audio_dir}/{note}.wav", labels=tuple(index[name] for name in labels)))
+        path = folder.check(f"{audio_dir}/{note}.wav", f"{meta}: the entry of note_str '{note}'")
+        items.append(Item(path=path, labels=tuple(index[name] for name in labels)))
     return Dataset(root=root, classes=list(class_names), items=items)

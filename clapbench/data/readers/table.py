@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from clapbench.data.containment import DatasetFolder
 from clapbench.data.dataset import Dataset, Item
 from clapbench.data.readers import reader
 from clapbench.data.readers.class_table import read_class_table
@@ -78,6 +79,7 @@ def read_csv_layout(root: Path, spec: dict[str, Any], class_names: list[str] | N
     dirs = candidates(spec.get("audio_dirs")) or [spec.get("audio_dir", ".")]
     skip_missing = spec.get("missing", "error") == "skip"
     audio = AudioIndex(root)
+    folder = DatasetFolder(root, spec)
     clips: dict[str, dict[str, Any]] = {}  # path -> {labels, fold}, in first-seen order
     missing: dict[str, list[str]] = {}
     for i, row in records:
@@ -97,6 +99,7 @@ def read_csv_layout(root: Path, spec: dict[str, Any], class_names: list[str] | N
                 raise DataError(f"{meta}: {where(i)}: no audio file for this clip; looked for {' or '.join(tried[:4])}{' ...' if len(tried) > 4 else ''}")
             missing.setdefault(tried[0], tried)
             continue
+        folder.check(path, f"{meta}: {where(i)}")
         clip = clips.get(path)
         if clip is None:
             clips[path] = {"labels": list(dict.fromkeys(names)), "fold": str(row[fold_col]).strip() if fold_col else None}
