@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from clapbench.errors import ClapbenchError
+from clapbench.tables import print_table
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -168,7 +169,7 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
     for spec in specs:
         done.extend(run_task_evaluations(spec, loaded, options, console))
     if done:
-        console.print(_score_table(done))
+        print_table(console, _score_table(done))
     console.print(f"results in {escape(str(Path(output) / loaded.model_id))}")
 
 
@@ -217,7 +218,7 @@ def tasks(data_root, data, tasks_dirs):
             else:
                 row.append("[dim]not given[/]")
         table.add_row(*row)
-    Console(width=max(console.width, 110)).print(table)  # a listing: wider than a default 80-column pipe
+    print_table(console, table)
     named = groups(reg)
     console.print("groups: " + ", ".join(f"{g} ({len(named[g])})" for g in sorted(named)), highlight=False)
     if data_root or locations:
@@ -258,7 +259,7 @@ def data_check(data_root, data_paths, task_names, tasks_dirs):
         status = f"[{colour.get(r.status, 'red')}]{r.status}[/]" + (" (hf)" if r.format == "hf-parquet" else "")
         detail = r.problem or (f"[dim]{r.note}[/]" if r.note else "")
         table.add_row(r.task, status, _count(r.clips), _count(r.classes), r.location or "", detail)
-    console.print(table)
+    print_table(console, table)
     usable = sum(r.usable for r in rows)
     console.print(f"{usable} of {len(rows)} task(s) usable", highlight=False)
     sys.exit(0 if usable == len(rows) else 1)
@@ -328,7 +329,7 @@ def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation
                 complete = row[f"{domain}/complete"] if kind == "domain-mean" else row["complete"] if kind == "mean" else True
                 cells.append(f"{100 * float(v):.2f}" + ("" if complete else " [yellow](incomplete)[/]"))
         rich_table.add_row(*cells)
-    console.print(rich_table)
+    print_table(console, rich_table)
 
 
 @cli.command("check-model")
@@ -355,7 +356,7 @@ def check_model_command(model_spec, family, protocol, tokenizer, device, dtype, 
         for key in ("family", "variant", "parameters", "embedding_dim", "sample_rate", "protocol", "clip_seconds", "prompt", "finite", "normalised", "max_norm_error", "elapsed_seconds"):
             value = report[key]
             table.add_row(key, escape(f"{value:,}" if key == "parameters" and value is not None else str(value)))
-        console.print(table)
+        print_table(console, table)
     if report["problems"]:
         raise ModelError(f"{model_spec}: " + "; ".join(report["problems"]))
 
@@ -417,7 +418,7 @@ def compare(baseline, new, task_names, max_drop, alpha, model_id, n_resamples, s
     for r in rows:
         ci = f"[{r.ci95[0]:+.4f}, {r.ci95[1]:+.4f}]" + ("" if r.paired else " (unpaired)")
         table.add_row(r.task, r.metric, f"{r.baseline:.4f}", f"{r.new:.4f}", f"{r.diff:+.4f}", ci, f"{r.p_value:.3g}", f"[{style[r.verdict]}]{r.verdict}[/]")
-    console.print(table)
+    print_table(console, table)
     counts = {v: sum(r.verdict == v for r in rows) for v in ("improved", "unchanged", "regressed")}
     console.print(", ".join(f"{n} {v}" for v, n in counts.items()))
     if json_out:
@@ -451,7 +452,7 @@ def cache_info(cache_dir):
         table.add_column(col, justify="left" if col in ("model sha256", "model ids") else "right")
     for u in usage:
         table.add_row(u.sha[:12], ", ".join(sorted(u.model_ids)), str(u.kinds["audio"]), str(u.kinds["text"]), f"{u.bytes / 1e6:.2f}")
-    console.print(table)
+    print_table(console, table)
     entries = sum(sum(u.kinds.values()) for u in usage)
     temp = sum(u.temp_files for u in usage)
     console.print(f"{entries} entries, {sum(u.bytes for u in usage) / 1e6:.2f} MB, {len(usage)} model(s)"

@@ -170,9 +170,9 @@ def test_tasks_lists_data_found_under_data_root(esc50_dir, tmp_path):
     root = _root_with(esc50_dir, tmp_path)
     res = run_cli("tasks", "--data-root", root)
     assert res.exit_code == 0
-    esc50_line = next(line for line in res.output.splitlines() if "│ esc50 " in line)
+    esc50_line = next(line for line in res.output.splitlines() if line.startswith("esc50 "))
     assert "found" in esc50_line and "accuracy" in esc50_line and "0.020" in esc50_line
     # The quick look needs the layout's metadata, not just a folder.
     shutil.rmtree(root / "esc50" / "ESC-50-master" / "meta")
     res = run_cli("tasks", "--data-root", root)
-    assert "missing" in next(line for line in res.output.splitlines() if "│ esc50 " in line)
+    assert "missing" in next(line for line in res.output.splitlines() if line.startswith("esc50 "))
