@@ -251,15 +251,23 @@ def data_check(data_root, data_paths, task_names, tasks_dirs):
         raise click.BadParameter(f"'{unknown[0]}' is not a task; see `clapbench tasks`", param_hint="--data")
     specs = resolve_tasks(task_names or ("all" if data_root else ",".join(locations)), reg)
     rows = check_tasks(specs, locations, data_root)
+    # tasks with no folder at all under --data-root: one line for all of them, not a row each
+    absent = [r for r in rows if r.absent and r.task not in locations] if data_root else []
     table = Table(title="data check")
     for col in ("task", "status", "clips", "classes", "location", "problem"):
         table.add_column(col, overflow="fold")
     colour = {FOUND: "green", MISSING: "yellow"}
     for r in rows:
+        if r in absent:
+            continue
         status = f"[{colour.get(r.status, 'red')}]{r.status}[/]" + (" (hf)" if r.format == "hf-parquet" else "")
         detail = r.problem or (f"[dim]{r.note}[/]" if r.note else "")
         table.add_row(r.task, status, _count(r.clips), _count(r.classes), r.location or "", detail)
-    print_table(console, table)
+    if len(absent) < len(rows):
+        print_table(console, table)
+    if absent:
+        console.print(f"[yellow]missing[/]: {len(absent)} task(s) have no folder under {escape(str(data_root))}: "
+                      f"{', '.join(r.task for r in absent)} (each is read from DIR/<task>/, or pass --data TASK=PATH)", highlight=False, soft_wrap=True)
     usable = sum(r.usable for r in rows)
     console.print(f"{usable} of {len(rows)} task(s) usable", highlight=False)
     sys.exit(0 if usable == len(rows) else 1)

@@ -56,7 +56,7 @@ PROBE_VARIANT = "linear-probe"
 def load_task_data(spec: TaskSpec, options: RunOptions) -> Dataset:
     # A task built from a source task (the temporal probes) reads that task's dataset, found under its name.
     data_spec = spec.source or spec
-    location = locate_dataset(data_spec.name, options.data, options.data_root)
+    location = locate_dataset(data_spec.name, options.data, options.data_root, data_spec.dataset)
     dataset = read_location(location, data_spec.dataset, data_spec.classes.get("names"))
     if options.folds:
         unknown = [f for f in options.folds if f not in dataset.folds]
