@@ -189,12 +189,30 @@ def _score_table(results: list[dict]) -> Table:
 @click.option("--data-root", type=click.Path(file_okay=False), help="Show whether each task's data is found here.")
 @click.option("--data", "data", multiple=True, metavar="NAME=PATH", help="Dataset folder of a task (repeatable; hf:PATH for a HuggingFace parquet folder).")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True))
-def tasks(data_root, data, tasks_dirs):
+@click.option("--domain", "domains", multiple=True, help="Only tasks of this domain (repeatable), e.g. music.")
+@click.option("--group", "group_names", multiple=True, help="Only tasks of this group (repeatable), e.g. msclap-2023.")
+@click.option("--json", "as_json", is_flag=True, help="Print the tasks as JSON (one object per task).")
+def tasks(data_root, data, tasks_dirs, domains, group_names, as_json):
     """List the registered tasks and their groups."""
     from clapbench.data.locate import data_present, find_location
     from clapbench.registry import groups, registry
 
     reg = registry(list(tasks_dirs))
+    named = groups(reg)
+    for g in group_names:
+        if g not in named:
+            raise click.BadParameter(f"'{g}' is not a group; groups: {', '.join(sorted(named))}", param_hint="--group")
+    known_domains = sorted({spec.domain for spec in reg.values()})
+    for d in domains:
+        if d not in known_domains:
+            raise click.BadParameter(f"'{d}' is not a domain; domains: {', '.join(known_domains)}", param_hint="--domain")
+    reg = {name: spec for name, spec in reg.items()
+           if (not domains or spec.domain in domains) and (not group_names or any(name in named[g] for g in group_names))}
+    if as_json:
+        import json
+
+        click.echo(json.dumps([_task_record(name, spec, named) for name, spec in sorted(reg.items())], indent=2))
+        return
     locations = _parse_data(data)
     table = Table(title=f"{len(reg)} tasks")
     for col in ("task", "domain", "evaluation", "classes", "metric", "chance"):
@@ -219,10 +237,18 @@ def tasks(data_root, data, tasks_dirs):
                 row.append("[dim]not given[/]")
         table.add_row(*row)
     print_table(console, table)
-    named = groups(reg)
     console.print("groups: " + ", ".join(f"{g} ({len(named[g])})" for g in sorted(named)), highlight=False)
     if data_root or locations:
         console.print("[dim]data: a quick look for each folder and its layout's metadata; `clapbench data check` reads it all[/]")
+
+
+def _task_record(name: str, spec, named: dict[str, list[str]]) -> dict:
+    return {
+        "name": name, "version": spec.version, "domain": spec.domain, "evaluation": spec.eval_type,
+        "groups": sorted(g for g, members in named.items() if name in members and g != "all"),
+        "classes": spec.classes.get("count"), "multilabel": spec.multilabel, "main_metric": spec.main_metric,
+        "chance": spec.chance, "templates": spec.templates,
+    }
 
 
 @cli.group()
@@ -278,23 +304,23 @@ def _count(value: int | None) -> str:
 
 
 @cli.command()
-@click.argument("results_dir", type=click.Path())
+@click.argument("results_dirs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", "csv_out", type=click.Path(dir_okay=False), help="Write the leaderboard as CSV.")
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the leaderboard as Markdown.")
 @click.option("--tasks", "task_names", help="Tasks or groups to show (default: every task found).")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
 @click.option("--eval", "evaluation", type=click.Choice(["zero-shot", "linear-probe"]), default="zero-shot", show_default=True, help="Which results: zero-shot or linear-probe (one board each).")
 @click.option("--published", is_flag=True, help="Add the papers' reported numbers (results/published.csv) as rows marked reported.")
-def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation, published):
-    """Build a leaderboard from a results folder: task columns grouped by domain, a mean per domain and overall."""
+def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluation, published):
+    """Build a leaderboard from one or more results folders: task columns grouped by domain, a mean per domain and overall."""
     from clapbench.errors import ClapbenchError
     from clapbench.registry import groups, registry
     from clapbench.results.leaderboard import build_leaderboard, column_kind, to_csv_frame, to_markdown
     from clapbench.results.store import atomic_write_text, load_results
 
-    results = load_results(Path(results_dir))
+    results = load_results([Path(d) for d in results_dirs])
     if not results:
-        raise ClapbenchError(f"{results_dir}: no result files (<model-id>/<task>.json) found")
+        raise ClapbenchError(f"{', '.join(results_dirs)}: no result files (<model-id>/<task>.json) found")
     reg = registry(list(tasks_dirs))
     wanted = None
     if task_names:
@@ -370,15 +396,16 @@ def check_model_command(model_spec, family, protocol, tokenizer, device, dtype, 
 
 
 @cli.command()
-@click.argument("results_dir", type=click.Path())
-@click.option("-o", "--output", "html_out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.argument("results_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", "html_out", type=click.Path(dir_okay=False), help="The HTML file to write (default: report.html in the first results folder).")
 @click.option("--task", help="Task of the per-class views and confusion matrix (default: the first single-label classification task, else the first multi-label one).")
 @click.option("--published", is_flag=True, help="Add the numbers papers report (results/published.csv), marked as reported.")
-def report(results_dir, html_out, task, published):
-    """Write one self-contained HTML report: leaderboard, score bars with CIs, per-class views, provenance."""
+def report(results_dirs, html_out, task, published):
+    """Write one self-contained HTML report of one or more results folders: leaderboard, score bars with CIs, per-class views, provenance."""
     from clapbench.results.report import write_report
 
-    write_report(Path(results_dir), Path(html_out), task=task, published=published)
+    html_out = html_out or str(Path(results_dirs[0]) / "report.html")
+    write_report([Path(d) for d in results_dirs], Path(html_out), task=task, published=published)
     console.print(f"report in {html_out}")
 
 

@@ -41,14 +41,16 @@ class TaskItems:
     multilabel: bool
 
 
-def write_report(results_dir: Path, output: Path, task: str | None = None, published: bool = False) -> None:
+def write_report(results_dirs: Path | list[Path], output: Path, task: str | None = None, published: bool = False) -> None:
     from clapbench.results.store import atomic_write_text
 
-    atomic_write_text(Path(output), build_report(results_dir, task, published))
+    atomic_write_text(Path(output), build_report(results_dirs, task, published))
 
 
-def build_report(results_dir: Path, task: str | None = None, published: bool = False) -> str:
-    results = load_results(Path(results_dir))
+def build_report(results_dirs: Path | list[Path], task: str | None = None, published: bool = False) -> str:
+    folders = [Path(results_dirs)] if isinstance(results_dirs, (str, Path)) else [Path(f) for f in results_dirs]
+    results = load_results(folders)
+    results_dir = ", ".join(map(str, folders))
     if not results:
         raise ClapbenchError(f"{results_dir}: no result files (<model-id>/<task>.json) found")
     table, _ = build_leaderboard(results)
