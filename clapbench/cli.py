@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from clapbench.errors import ClapbenchError
+from clapbench.run_config import config_option, effective_options
 from clapbench.tables import print_table
 
 console = Console(stderr=False)
@@ -83,6 +84,7 @@ def cli():
 
 
 @cli.command()
+@config_option
 @click.option("--model", "model_spec", required=True, help="HF ClapModel folder, MS-CLAP/LAION-CLAP checkpoint (.pt/.pth), or a plugin package.module:factory.")
 @click.option("--tasks", "task_names", required=True, help="Comma-separated task or group names (see `clapbench tasks`).")
 @click.option("--data", "data", multiple=True, metavar="NAME=PATH", help="Dataset folder of a task (repeatable; hf:PATH for a HuggingFace parquet folder).")
@@ -159,6 +161,7 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         probe_seed=probe_seed,
         cache_dir=cache_dir,
         no_cache=no_cache,
+        invocation=effective_options(click.get_current_context()),
     )
     loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol, tokenizer=tokenizer)
     specs = apply_prompt(specs, loaded, user_templates=bool(templates))

@@ -46,6 +46,7 @@ class RunOptions:
     probe_seed: int = 0
     cache_dir: str | None = None  # None: the user's cache folder (XDG)
     no_cache: bool = False
+    invocation: dict[str, Any] | None = None  # the command's effective options (--config file and flags), recorded in results
 
 
 # "zero-shot" is the evaluation the task file declares; "linear-probe" applies to classification tasks.
@@ -180,6 +181,7 @@ def _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_r
         "batch_size": options.batch_size,
         "seed": options.seed,
         "embedding_cache": cache_record,
+        **({"invocation": options.invocation} if options.invocation else {}),
         **outcome.extra,  # an evaluation may replace protocol/bootstrap with its own
         "seconds": round(seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
