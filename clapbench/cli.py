@@ -18,6 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from clapbench.errors import ClapbenchError
+from clapbench.run_config import config_option, effective_options
+from clapbench.tables import print_table
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -82,6 +84,7 @@ def cli():
 
 
 @cli.command()
+@config_option
 @click.option("--model", "model_spec", required=True, help="HF ClapModel folder, MS-CLAP/LAION-CLAP checkpoint (.pt/.pth), or a plugin package.module:factory.")
 @click.option("--tasks", "task_names", required=True, help="Comma-separated task or group names (see `clapbench tasks`).")
 @click.option("--data", "data", multiple=True, metavar="NAME=PATH", help="Dataset folder of a task (repeatable; hf:PATH for a HuggingFace parquet folder).")
@@ -158,6 +161,7 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         probe_seed=probe_seed,
         cache_dir=cache_dir,
         no_cache=no_cache,
+        invocation=effective_options(click.get_current_context()),
     )
     loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol, tokenizer=tokenizer)
     specs = apply_prompt(specs, loaded, user_templates=bool(templates))
@@ -168,7 +172,7 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
     for spec in specs:
         done.extend(run_task_evaluations(spec, loaded, options, console))
     if done:
-        console.print(_score_table(done))
+        print_table(console, _score_table(done))
     console.print(f"results in {escape(str(Path(output) / loaded.model_id))}")
 
 
@@ -188,12 +192,30 @@ def _score_table(results: list[dict]) -> Table:
 @click.option("--data-root", type=click.Path(file_okay=False), help="Show whether each task's data is found here.")
 @click.option("--data", "data", multiple=True, metavar="NAME=PATH", help="Dataset folder of a task (repeatable; hf:PATH for a HuggingFace parquet folder).")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True))
-def tasks(data_root, data, tasks_dirs):
+@click.option("--domain", "domains", multiple=True, help="Only tasks of this domain (repeatable), e.g. music.")
+@click.option("--group", "group_names", multiple=True, help="Only tasks of this group (repeatable), e.g. msclap-2023.")
+@click.option("--json", "as_json", is_flag=True, help="Print the tasks as JSON (one object per task).")
+def tasks(data_root, data, tasks_dirs, domains, group_names, as_json):
     """List the registered tasks and their groups."""
     from clapbench.data.locate import data_present, find_location
     from clapbench.registry import groups, registry
 
     reg = registry(list(tasks_dirs))
+    named = groups(reg)
+    for g in group_names:
+        if g not in named:
+            raise click.BadParameter(f"'{g}' is not a group; groups: {', '.join(sorted(named))}", param_hint="--group")
+    known_domains = sorted({spec.domain for spec in reg.values()})
+    for d in domains:
+        if d not in known_domains:
+            raise click.BadParameter(f"'{d}' is not a domain; domains: {', '.join(known_domains)}", param_hint="--domain")
+    reg = {name: spec for name, spec in reg.items()
+           if (not domains or spec.domain in domains) and (not group_names or any(name in named[g] for g in group_names))}
+    if as_json:
+        import json
+
+        click.echo(json.dumps([_task_record(name, spec, named) for name, spec in sorted(reg.items())], indent=2))
+        return
     locations = _parse_data(data)
     table = Table(title=f"{len(reg)} tasks")
     for col in ("task", "domain", "evaluation", "classes", "metric", "chance"):
@@ -217,11 +239,19 @@ def tasks(data_root, data, tasks_dirs):
             else:
                 row.append("[dim]not given[/]")
         table.add_row(*row)
-    Console(width=max(console.width, 110)).print(table)  # a listing: wider than a default 80-column pipe
-    named = groups(reg)
+    print_table(console, table)
     console.print("groups: " + ", ".join(f"{g} ({len(named[g])})" for g in sorted(named)), highlight=False)
     if data_root or locations:
         console.print("[dim]data: a quick look for each folder and its layout's metadata; `clapbench data check` reads it all[/]")
+
+
+def _task_record(name: str, spec, named: dict[str, list[str]]) -> dict:
+    return {
+        "name": name, "version": spec.version, "domain": spec.domain, "evaluation": spec.eval_type,
+        "groups": sorted(g for g, members in named.items() if name in members and g != "all"),
+        "classes": spec.classes.get("count"), "multilabel": spec.multilabel, "main_metric": spec.main_metric,
+        "chance": spec.chance, "templates": spec.templates,
+    }
 
 
 @cli.group()
@@ -250,15 +280,23 @@ def data_check(data_root, data_paths, task_names, tasks_dirs):
         raise click.BadParameter(f"'{unknown[0]}' is not a task; see `clapbench tasks`", param_hint="--data")
     specs = resolve_tasks(task_names or ("all" if data_root else ",".join(locations)), reg)
     rows = check_tasks(specs, locations, data_root)
+    # tasks with no folder at all under --data-root: one line for all of them, not a row each
+    absent = [r for r in rows if r.absent and r.task not in locations] if data_root else []
     table = Table(title="data check")
     for col in ("task", "status", "clips", "classes", "location", "problem"):
         table.add_column(col, overflow="fold")
     colour = {FOUND: "green", MISSING: "yellow"}
     for r in rows:
+        if r in absent:
+            continue
         status = f"[{colour.get(r.status, 'red')}]{r.status}[/]" + (" (hf)" if r.format == "hf-parquet" else "")
         detail = r.problem or (f"[dim]{r.note}[/]" if r.note else "")
         table.add_row(r.task, status, _count(r.clips), _count(r.classes), r.location or "", detail)
-    console.print(table)
+    if len(absent) < len(rows):
+        print_table(console, table)
+    if absent:
+        console.print(f"[yellow]missing[/]: {len(absent)} task(s) have no folder under {escape(str(data_root))}: "
+                      f"{', '.join(r.task for r in absent)} (each is read from DIR/<task>/, or pass --data TASK=PATH)", highlight=False, soft_wrap=True)
     usable = sum(r.usable for r in rows)
     console.print(f"{usable} of {len(rows)} task(s) usable", highlight=False)
     sys.exit(0 if usable == len(rows) else 1)
@@ -269,23 +307,23 @@ def _count(value: int | None) -> str:
 
 
 @cli.command()
-@click.argument("results_dir", type=click.Path())
+@click.argument("results_dirs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", "csv_out", type=click.Path(dir_okay=False), help="Write the leaderboard as CSV.")
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the leaderboard as Markdown.")
 @click.option("--tasks", "task_names", help="Tasks or groups to show (default: every task found).")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
 @click.option("--eval", "evaluation", type=click.Choice(["zero-shot", "linear-probe"]), default="zero-shot", show_default=True, help="Which results: zero-shot or linear-probe (one board each).")
 @click.option("--published", is_flag=True, help="Add the papers' reported numbers (results/published.csv) as rows marked reported.")
-def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation, published):
-    """Build a leaderboard from a results folder: task columns grouped by domain, a mean per domain and overall."""
+def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluation, published):
+    """Build a leaderboard from one or more results folders: task columns grouped by domain, a mean per domain and overall."""
     from clapbench.errors import ClapbenchError
     from clapbench.registry import groups, registry
     from clapbench.results.leaderboard import build_leaderboard, column_kind, to_csv_frame, to_markdown
     from clapbench.results.store import atomic_write_text, load_results
 
-    results = load_results(Path(results_dir))
+    results = load_results([Path(d) for d in results_dirs])
     if not results:
-        raise ClapbenchError(f"{results_dir}: no result files (<model-id>/<task>.json) found")
+        raise ClapbenchError(f"{', '.join(results_dirs)}: no result files (<model-id>/<task>.json) found")
     reg = registry(list(tasks_dirs))
     wanted = None
     if task_names:
@@ -328,7 +366,7 @@ def leaderboard(results_dir, csv_out, md_out, task_names, tasks_dirs, evaluation
                 complete = row[f"{domain}/complete"] if kind == "domain-mean" else row["complete"] if kind == "mean" else True
                 cells.append(f"{100 * float(v):.2f}" + ("" if complete else " [yellow](incomplete)[/]"))
         rich_table.add_row(*cells)
-    console.print(rich_table)
+    print_table(console, rich_table)
 
 
 @cli.command("check-model")
@@ -355,21 +393,22 @@ def check_model_command(model_spec, family, protocol, tokenizer, device, dtype, 
         for key in ("family", "variant", "parameters", "embedding_dim", "sample_rate", "protocol", "clip_seconds", "prompt", "finite", "normalised", "max_norm_error", "elapsed_seconds"):
             value = report[key]
             table.add_row(key, escape(f"{value:,}" if key == "parameters" and value is not None else str(value)))
-        console.print(table)
+        print_table(console, table)
     if report["problems"]:
         raise ModelError(f"{model_spec}: " + "; ".join(report["problems"]))
 
 
 @cli.command()
-@click.argument("results_dir", type=click.Path())
-@click.option("-o", "--output", "html_out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.argument("results_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", "html_out", type=click.Path(dir_okay=False), help="The HTML file to write (default: report.html in the first results folder).")
 @click.option("--task", help="Task of the per-class views and confusion matrix (default: the first single-label classification task, else the first multi-label one).")
 @click.option("--published", is_flag=True, help="Add the numbers papers report (results/published.csv), marked as reported.")
-def report(results_dir, html_out, task, published):
-    """Write one self-contained HTML report: leaderboard, score bars with CIs, per-class views, provenance."""
+def report(results_dirs, html_out, task, published):
+    """Write one self-contained HTML report of one or more results folders: leaderboard, score bars with CIs, per-class views, provenance."""
     from clapbench.results.report import write_report
 
-    write_report(Path(results_dir), Path(html_out), task=task, published=published)
+    html_out = html_out or str(Path(results_dirs[0]) / "report.html")
+    write_report([Path(d) for d in results_dirs], Path(html_out), task=task, published=published)
     console.print(f"report in {html_out}")
 
 
@@ -417,7 +456,7 @@ def compare(baseline, new, task_names, max_drop, alpha, model_id, n_resamples, s
     for r in rows:
         ci = f"[{r.ci95[0]:+.4f}, {r.ci95[1]:+.4f}]" + ("" if r.paired else " (unpaired)")
         table.add_row(r.task, r.metric, f"{r.baseline:.4f}", f"{r.new:.4f}", f"{r.diff:+.4f}", ci, f"{r.p_value:.3g}", f"[{style[r.verdict]}]{r.verdict}[/]")
-    console.print(table)
+    print_table(console, table)
     counts = {v: sum(r.verdict == v for r in rows) for v in ("improved", "unchanged", "regressed")}
     console.print(", ".join(f"{n} {v}" for v, n in counts.items()))
     if json_out:
@@ -451,7 +490,7 @@ def cache_info(cache_dir):
         table.add_column(col, justify="left" if col in ("model sha256", "model ids") else "right")
     for u in usage:
         table.add_row(u.sha[:12], ", ".join(sorted(u.model_ids)), str(u.kinds["audio"]), str(u.kinds["text"]), f"{u.bytes / 1e6:.2f}")
-    console.print(table)
+    print_table(console, table)
     entries = sum(sum(u.kinds.values()) for u in usage)
     temp = sum(u.temp_files for u in usage)
     console.print(f"{entries} entries, {sum(u.bytes for u in usage) / 1e6:.2f} MB, {len(usage)} model(s)"

@@ -46,6 +46,7 @@ class RunOptions:
     probe_seed: int = 0
     cache_dir: str | None = None  # None: the user's cache folder (XDG)
     no_cache: bool = False
+    invocation: dict[str, Any] | None = None  # the command's effective options (--config file and flags), recorded in results
 
 
 # "zero-shot" is the evaluation the task file declares; "linear-probe" applies to classification tasks.
@@ -56,7 +57,7 @@ PROBE_VARIANT = "linear-probe"
 def load_task_data(spec: TaskSpec, options: RunOptions) -> Dataset:
     # A task built from a source task (the temporal probes) reads that task's dataset, found under its name.
     data_spec = spec.source or spec
-    location = locate_dataset(data_spec.name, options.data, options.data_root)
+    location = locate_dataset(data_spec.name, options.data, options.data_root, data_spec.dataset)
     dataset = read_location(location, data_spec.dataset, data_spec.classes.get("names"))
     if options.folds:
         unknown = [f for f in options.folds if f not in dataset.folds]
@@ -180,6 +181,7 @@ def _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_r
         "batch_size": options.batch_size,
         "seed": options.seed,
         "embedding_cache": cache_record,
+        **({"invocation": options.invocation} if options.invocation else {}),
         **outcome.extra,  # an evaluation may replace protocol/bootstrap with its own
         "seconds": round(seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -170,9 +170,43 @@ def test_tasks_lists_data_found_under_data_root(esc50_dir, tmp_path):
     root = _root_with(esc50_dir, tmp_path)
     res = run_cli("tasks", "--data-root", root)
     assert res.exit_code == 0
-    esc50_line = next(line for line in res.output.splitlines() if "│ esc50 " in line)
+    esc50_line = next(line for line in res.output.splitlines() if line.startswith("esc50 "))
     assert "found" in esc50_line and "accuracy" in esc50_line and "0.020" in esc50_line
     # The quick look needs the layout's metadata, not just a folder.
     shutil.rmtree(root / "esc50" / "ESC-50-master" / "meta")
     res = run_cli("tasks", "--data-root", root)
-    assert "missing" in next(line for line in res.output.splitlines() if "│ esc50 " in line)
+    assert "missing" in next(line for line in res.output.splitlines() if line.startswith("esc50 "))
+
+
+# ---- a folder one level off: the message names the folder that holds the layout ----------------------
+
+@pytest.mark.parametrize("where", ["audio", "meta", "above", "data-root is the dataset"])
+def test_a_folder_one_level_off_names_the_one_that_holds_the_layout(esc50_dir, tmp_path, where):
+    top = tmp_path / "downloads" / "extracted"
+    shutil.copytree(esc50_dir, top / "ESC-50-master")
+    given = {"audio": top / "ESC-50-master" / "audio", "meta": top / "ESC-50-master" / "meta", "above": top.parent}.get(where)
+    args = ["--data", f"esc50={given}"] if given else ["--data-root", top / "ESC-50-master", "--tasks", "esc50"]
+    res = run_cli("data", "check", *args)
+    assert res.exit_code == 1, res.output
+    expected = top / "ESC-50-master" if where != "above" else top  # the archive's top folder, or the one it was extracted into
+    flat = "".join(res.output.split())  # table cells fold long paths
+    assert f"{expected}holdstheesc50layout(meta/esc50.csv):pass--dataesc50={expected}" in flat, res.output
+
+
+def test_run_names_the_folder_that_holds_the_layout(tiny_model, esc50_dir, tmp_path):
+    res = run_cli("run", "--model", tiny_model, "--tasks", "esc50", "--data", f"esc50={esc50_dir / 'audio'}", "--output", tmp_path / "out", "--workers", "0")
+    assert res.exit_code == 2
+    assert f"{esc50_dir} holds the esc50 layout (meta/esc50.csv): pass --data esc50={esc50_dir}" in " ".join(res.output.split())
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.json"))
+
+
+def test_tasks_without_a_folder_under_the_root_are_one_line(esc50_dir, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(esc50_dir, root / "esc50")
+    res = run_cli("data", "check", "--data-root", root, "--tasks", "esc50,us8k,gtzan-genres,crema-d")
+    assert res.exit_code == 1
+    lines = res.output.splitlines()
+    assert any(line.startswith("esc50 ") and "found" in line for line in lines)
+    (summary,) = [line for line in lines if line.startswith("missing:")]
+    assert "3 task(s) have no folder under" in summary and "us8k, gtzan-genres, crema-d" in summary
+    assert not any(line.startswith(("us8k ", "crema-d ")) for line in lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -259,3 +260,15 @@ def test_data_check_and_tasks_see_the_hf_folder(esc50_hf):
     assert res.exit_code == 0 and "found (hf)" in res.output
     res = run_cli("tasks", "--data", f"esc50=hf:{folder}")
     assert res.exit_code == 0 and "found" in res.output
+
+
+def test_without_pyarrow_an_hf_folder_names_the_extra(tiny_model, esc50_hf, tmp_path, monkeypatch):
+    """pyarrow is an extra (`clapbench[hf]`): without it, an hf: dataset ends in one message, exit 2, nothing written."""
+    folder, _ = esc50_hf
+    for name in ("pyarrow", "pyarrow.parquet"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
+    out = tmp_path / "results"
+    result = run_cli("run", "--model", tiny_model, "--tasks", "esc50", "--data", f"esc50=hf:{folder}", "--output", out, "--workers", "0")
+    assert result.exit_code == 2, result.output
+    assert "pyarrow is not installed" in result.output and "clapbench[hf]" in result.output
+    assert not list(out.rglob("*.json"))

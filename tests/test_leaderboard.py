@@ -76,3 +76,28 @@ def test_leaderboard_of_an_empty_folder_is_a_user_error(tmp_path):
     res = run_cli("leaderboard", tmp_path, "-o", tmp_path / "b.csv")
     assert res.exit_code == 2 and str(tmp_path) in " ".join(res.output.split()) and "no result files" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "b.csv").exists()
+
+
+def test_several_folders_make_one_board_and_one_report(results, tmp_path):
+    """leaderboard and report take several results folders; the same (model, task) in two is refused."""
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(results / PLUGIN_ID, a / PLUGIN_ID)
+    shutil.copytree(results / "tiny-clap", b / "tiny-clap")
+    csv_out = tmp_path / "board.csv"
+    res = run_cli("leaderboard", a, b, "-o", csv_out)
+    assert res.exit_code == 0, res.output
+    assert list(pd.read_csv(csv_out).model) == [PLUGIN_ID, "tiny-clap"]
+    assert run_cli("leaderboard", results, "-o", tmp_path / "one.csv").exit_code == 0
+    assert (tmp_path / "one.csv").read_text() == csv_out.read_text()  # the same board as from one folder
+
+    res = run_cli("report", a, b)  # no -o: report.html in the first folder
+    assert res.exit_code == 0, res.output
+    html = (a / "report.html").read_text()
+    assert PLUGIN_ID in html and "tiny-clap" in html
+
+    shutil.copytree(results / "tiny-clap", a / "tiny-clap")
+    res = run_cli("leaderboard", a, b)
+    assert res.exit_code == 2
+    assert "model tiny-clap on task esc50 is also in" in " ".join(res.output.split())

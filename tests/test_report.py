@@ -108,6 +108,11 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
+def _ci_text(result: dict) -> str:
+    lo, hi = result["ci95"][result["main_metric"]]
+    return f"{100 * lo:.1f}–{100 * hi:.1f}"
+
+
 def test_report_is_self_contained(report):
     _, text = report
     # Nothing is fetched: no external script, style, image or link target; styles and script are inline.
@@ -126,8 +131,9 @@ def test_leaderboard_rows_scores_and_flags(report, results):
     assert labels == ["model", "esc50-actions", "mean", "esc50", "mean", "mean"]  # domains: actions, sound-events
     for model, row in measured.items():
         esc, act = runs.get((model, "esc50")), runs.get((model, "esc50-actions"))
-        assert row[3] == (_pct(esc["main_score"]) if esc else "missing")
-        assert row[1] == (_pct(act["main_score"]) if act else "missing")
+        # a task's cell: the score, then its 95% interval (printed pages have no hover)
+        assert row[3] == (_pct(esc["main_score"]) + _ci_text(esc) if esc else "missing")
+        assert row[1] == (_pct(act["main_score"]) + _ci_text(act) if act else "missing")
         have = [r["main_score"] for r in (esc, act) if r]
         overall = _pct(sum(have) / len(have))
         # a model missing a task has its overall mean marked incomplete
@@ -161,7 +167,8 @@ def test_score_cards_show_each_runs_interval(report, results):
     for (model, task), r in _load(results).items():
         lo, hi = r["ci95"][r["main_metric"]]
         assert lo <= r["main_score"] <= hi
-        assert f"{model} {_pct(r['main_score'])} [{_pct(lo)}, {_pct(hi)}] {r['n_items']}" in lines
+        folds = ", ".join(map(str, r["folds"]))
+        assert f"{model} {_pct(r['main_score'])} [{_pct(lo)}, {_pct(hi)}] {r['n_items']} {folds}" in lines
 
 
 def test_per_class_accuracy_and_confusion_of_the_top_model(report, results):
@@ -173,11 +180,12 @@ def test_per_class_accuracy_and_confusion_of_the_top_model(report, results):
     assert header[:2] == ["class", "clips"]
     classes = runs[("spectral", "esc50")]["classes"]
     by_class = {r[0]: r for _, r in table[1:]}
-    assert list(by_class) == classes
+    # classes as prompts name them, not the dataset's spelling
+    assert list(by_class) == [c.replace("_", " ") for c in classes] == runs[("spectral", "esc50")]["protocol"]["class_prompt_names"]
     for model in ("spectral", "spectral-worse"):
         items = np.load(results / model / "esc50.items.npz")
         col = header.index(model)
-        for c, name in enumerate(classes):
+        for c, name in enumerate(list(by_class)):
             mine = [i for i in range(len(items["y"])) if items["y"][i] == c]
             right = sum(int(np.argmax(items["scores"][i])) == c for i in mine)
             assert by_class[name][col] == _pct(right / len(mine))

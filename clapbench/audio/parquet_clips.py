@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from clapbench.errors import DataError
+from clapbench.optional import require
 
 DEFAULT_COLUMN = "audio"
 _REF = re.compile(r"^(?P<file>.+\.parquet)#(?:(?P<column>[^:#/]+):)?(?P<row>\d+)$")
@@ -46,8 +47,7 @@ def parse_clip_ref(path: str) -> ParquetClip | None:
 @lru_cache(maxsize=16)
 def _open(file: str, mtime_ns: int, size: int):
     """(ParquetFile, first row of each row group); keyed by mtime and size so a rewritten file is reopened."""
-    import pyarrow.parquet as pq
-
+    pq = require("pyarrow.parquet")
     try:
         handle = pq.ParquetFile(file)
     except Exception as exc:

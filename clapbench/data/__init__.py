@@ -3,8 +3,9 @@
 from pathlib import Path
 
 from clapbench.data.dataset import Dataset, Item
-from clapbench.data.locate import DataLocation, locate_dataset
+from clapbench.data.locate import DataLocation, holds_layout, layout_hint, locate_dataset
 from clapbench.data.readers import READERS, read_dataset
+from clapbench.errors import DataError
 
 __all__ = ["Dataset", "Item", "READERS", "DataLocation", "read_dataset", "read_location", "locate_dataset"]
 
@@ -15,4 +16,13 @@ def read_location(location: DataLocation, dataset_spec: dict, class_names: list[
         from clapbench.data.hf_parquet import read_hf_dataset
 
         return read_hf_dataset(Path(location.path), dataset_spec, class_names, task=f"task {location.task}")
-    return read_dataset(Path(location.path), dataset_spec, class_names, check_files)
+    try:
+        return read_dataset(Path(location.path), dataset_spec, class_names, check_files)
+    except DataError as exc:
+        # a folder one level off (the dataset's audio/ or meta/, or the folder above it): name the right one
+        if holds_layout(Path(location.path), dataset_spec):
+            raise
+        hint = layout_hint(location, dataset_spec)
+        if not hint:
+            raise
+        raise DataError(f"{exc}{hint}") from None

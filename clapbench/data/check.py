@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clapbench.data import read_location
-from clapbench.data.locate import find_location
+from clapbench.data.locate import find_location, layout_hint
 from clapbench.errors import ClapbenchError
 from clapbench.registry import TaskSpec
 
@@ -27,6 +27,7 @@ class CheckRow:
     classes: int | None = None
     problem: str | None = None  # the reader's message: the first thing wrong
     note: str | None = None  # usable, but not the full release (fewer clips or classes than expected)
+    absent: bool = False  # no folder there, and none nearby holds the layout (summarised in one line)
 
     @property
     def usable(self) -> bool:
@@ -40,7 +41,8 @@ def check_task(spec: TaskSpec, data: dict[str, str], data_root: str | None) -> C
         return CheckRow(spec.name, MISSING, problem=str(exc))
     row = CheckRow(spec.name, MISSING, str(location.path), location.format)
     if not location.path.is_dir():
-        row.problem = f"{location.path}: folder not found (from {location.origin})"
+        hint = layout_hint(location, spec.dataset)
+        row.problem, row.absent = f"{location.path}: folder not found (from {location.origin})" + hint, not hint
         return row
     try:
         dataset = read_location(location, spec.dataset, spec.classes.get("names"))

@@ -26,6 +26,7 @@ from typing import Any
 from clapbench.audio.parquet_clips import DEFAULT_COLUMN, clip_ref
 from clapbench.data.dataset import Dataset, Item
 from clapbench.errors import DataError
+from clapbench.optional import require
 
 KNOWN_KEYS = {"files", "audio_column", "label_column", "label_names_column", "label_separator", "fold_column", "folds"}
 
@@ -81,9 +82,7 @@ def class_label_names(feature: Any) -> list[str] | None:
 
 
 def read_hf_dataset(root: Path, dataset_spec: dict[str, Any], class_names: list[str] | None = None, task: str = "this task") -> Dataset:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    pa, pq = require("pyarrow"), require("pyarrow.parquet")
     hf = hf_spec(dataset_spec, task)
     audio_col = hf.get("audio_column", DEFAULT_COLUMN)
     label_col, names_col, fold_col = hf["label_column"], hf.get("label_names_column"), hf.get("fold_column")

@@ -39,11 +39,55 @@ def find_location(task_name: str, data: dict[str, str], data_root: str | None) -
     raise DataError(f"task {task_name}: no data location; pass --data {task_name}=PATH or --data-root DIR holding DIR/{task_name}/")
 
 
-def locate_dataset(task_name: str, data: dict[str, str], data_root: str | None) -> DataLocation:
+def locate_dataset(task_name: str, data: dict[str, str], data_root: str | None, dataset_spec: dict[str, Any] | None = None) -> DataLocation:
     location = find_location(task_name, data, data_root)
     if not location.path.is_dir():
-        raise DataError(f"{location.path}: dataset folder for task {task_name} not found (from {location.origin})")
+        raise DataError(f"{location.path}: dataset folder for task {task_name} not found (from {location.origin})"
+                        + (layout_hint(location, dataset_spec) if dataset_spec is not None else ""))
     return location
+
+
+def holds_layout(folder: Path, dataset_spec: dict[str, Any]) -> bool:
+    """The folder holds the layout, either as the archive's top folder or as the folder it was extracted into."""
+    inner = dataset_spec.get("archive_root")
+    return has_marker(folder, dataset_spec) or bool(inner and has_marker(folder / inner, dataset_spec))
+
+
+def _subfolders(folder: Path, limit: int = 200) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir())[:limit]
+    except OSError:
+        return []
+
+
+def layout_nearby(folder: Path, dataset_spec: dict[str, Any]) -> Path | None:
+    """A folder next to ``folder`` that holds the layout, for a user who pointed one level off: at the
+    dataset's audio/ or meta/ folder (a parent holds it), at the folder above the dataset or a --data-root
+    whose dataset folder has another name (a child or grandchild holds it), or a --data-root that is the
+    dataset itself (a missing DIR/<task>: its parent holds it)."""
+    if layout_marker(dataset_spec) is None:
+        return None
+    start = folder
+    while not start.is_dir() and start != start.parent:  # a folder that does not exist: look from what does
+        start = start.parent
+    candidates = [start] if start != folder else []
+    candidates += [start.parent, start.parent.parent]
+    children = _subfolders(start)
+    candidates += children + [g for c in children[:50] for g in _subfolders(c, 50)]
+    for candidate in candidates:
+        if candidate != folder and candidate.is_dir() and holds_layout(candidate, dataset_spec):
+            return candidate
+    return None
+
+
+def layout_hint(location: DataLocation, dataset_spec: dict[str, Any]) -> str:
+    """'; <folder> holds the layout ...' when a folder near the given one does, else ''."""
+    if location.hf:
+        return ""
+    near = layout_nearby(location.path, dataset_spec)
+    if near is None:
+        return ""
+    return f"; {near} holds the {location.task} layout ({layout_marker(dataset_spec)}): pass --data {location.task}={near}"
 
 
 def layout_marker(dataset_spec: dict[str, Any]) -> str | None:
@@ -71,5 +115,4 @@ def data_present(location: DataLocation, dataset_spec: dict[str, Any]) -> bool:
             return bool(parquet_files(location.path, dataset_spec))
         except DataError:
             return False
-    inner = dataset_spec.get("archive_root")
-    return has_marker(location.path, dataset_spec) or bool(inner and has_marker(location.path / inner, dataset_spec))
+    return holds_layout(location.path, dataset_spec)

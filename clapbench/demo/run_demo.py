@@ -16,6 +16,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from clapbench.tables import print_table
+
 SETUP_HINT = "bash scripts/setup-demo.sh"
 
 
@@ -82,7 +84,7 @@ def run_demo(output: Path, console: Console, seed: int = 0, size: DemoSize | Non
     atomic_write_text(output / "leaderboard.csv", to_csv_frame(table).to_csv(index=False))
     atomic_write_text(output / "leaderboard.md", to_markdown(table, domains))
     seconds = time.perf_counter() - started
-    console.print(_summary(outcome))
+    print_table(console, _summary(outcome))
     trained = outcome["tiny-clap-trained"]["esc50"]
     ratio = trained["main_score"] / trained["chance"]
     verdict = "[green]clearly above[/]" if trained["ci95"]["accuracy"][0] > trained["chance"] else "[red]not clearly above[/]"

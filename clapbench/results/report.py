@@ -41,14 +41,16 @@ class TaskItems:
     multilabel: bool
 
 
-def write_report(results_dir: Path, output: Path, task: str | None = None, published: bool = False) -> None:
+def write_report(results_dirs: Path | list[Path], output: Path, task: str | None = None, published: bool = False) -> None:
     from clapbench.results.store import atomic_write_text
 
-    atomic_write_text(Path(output), build_report(results_dir, task, published))
+    atomic_write_text(Path(output), build_report(results_dirs, task, published))
 
 
-def build_report(results_dir: Path, task: str | None = None, published: bool = False) -> str:
-    results = load_results(Path(results_dir))
+def build_report(results_dirs: Path | list[Path], task: str | None = None, published: bool = False) -> str:
+    folders = [Path(results_dirs)] if isinstance(results_dirs, (str, Path)) else [Path(f) for f in results_dirs]
+    results = load_results(folders)
+    results_dir = ", ".join(map(str, folders))
     if not results:
         raise ClapbenchError(f"{results_dir}: no result files (<model-id>/<task>.json) found")
     table, _ = build_leaderboard(results)
@@ -61,7 +63,7 @@ def build_report(results_dir: Path, task: str | None = None, published: bool = F
     colours = _model_colours(models)
 
     sections = [
-        _leaderboard_section(table, reported, main_metrics),
+        _leaderboard_section(table, reported, main_metrics, by_model_task),
         _scores_section(tasks, models, by_model_task, reported, colours),
         _per_class_section(task, tasks, models, by_model_task, colours),
     ]
@@ -79,7 +81,7 @@ def build_report(results_dir: Path, task: str | None = None, published: bool = F
 # --- leaderboard ---------------------------------------------------------------------------------
 
 
-def _leaderboard_section(table: pd.DataFrame, reported: list[PublishedNumber], main_metrics: dict[str, str]) -> str:
+def _leaderboard_section(table: pd.DataFrame, reported: list[PublishedNumber], main_metrics: dict[str, str], runs: dict) -> str:
     shown = [c for c in table.columns if column_kind(c)[0] in ("model", "task", "domain-mean", "mean")]
     # Header: a row of domain groups over a row of their tasks (and the domain's mean); a domain's columns are adjacent.
     top, bottom = [], []
@@ -105,7 +107,8 @@ def _leaderboard_section(table: pd.DataFrame, reported: list[PublishedNumber], m
                 cells.append(f'<th scope="row" data-value="{_e(row[col])}">{_e(row[col])}</th>')
                 continue
             complete = row[f"{domain}/complete"] if kind == "domain-mean" else row["complete"] if kind == "mean" else True
-            cells.append(_score_cell(row[col], bool(complete), "mean" in kind))
+            run = runs.get((row["model"], column_kind(col)[2])) if kind == "task" else None
+            cells.append(_score_cell(row[col], bool(complete), "mean" in kind, run))
         measured.append(f"<tr>{''.join(cells)}</tr>")
 
     reported_rows = []
@@ -130,7 +133,9 @@ def _leaderboard_section(table: pd.DataFrame, reported: list[PublishedNumber], m
     legend = (
         "Scores are each task's main metric, in percent. Click a column header to sort. "
         "A mean is the plain mean over the tasks it covers; <span class=\"flag\">*</span> marks a mean that "
-        "is incomplete (the model lacks a task it should cover), and <span class=\"warn\">missing</span> a task the model has no result for."
+        "is incomplete (the model lacks a task it should cover), and <span class=\"warn\">missing</span> a task the model has no result for. "
+        "Under each score: its 95% bootstrap interval; hover a score for its item count and folds. "
+        "<span class=\"flag\">L</span> marks a smoke run on a sample of the items (--limit)."
     )
     if reported_rows:
         legend += (
@@ -146,14 +151,25 @@ def _leaderboard_section(table: pd.DataFrame, reported: list[PublishedNumber], m
     )
 
 
-def _score_cell(value: Any, complete: bool, is_mean: bool) -> str:
+def _score_cell(value: Any, complete: bool, is_mean: bool, run: dict | None = None) -> str:
     cls = "num mean" if is_mean else "num"
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return f'<td class="{cls} missing" data-value="">missing</td>'
     text = f"{100 * float(value):.2f}"
     if not complete:
         return f'<td class="{cls} incomplete" data-value="{float(value)!r}" title="incomplete: covers only the tasks this model has">{text}<span class="flag">*</span></td>'
-    return f'<td class="{cls}" data-value="{float(value)!r}">{text}</td>'
+    if run is None:
+        return f'<td class="{cls}" data-value="{float(value)!r}">{text}</td>'
+    # a task's cell: its interval beside the score (printed pages have no hover), items and folds on hover
+    lo, hi = _ci(run)
+    folds = run.get("folds") or []
+    title = f"95% CI [{100 * lo:.2f}, {100 * hi:.2f}]; {run.get('n_items', '?')} items" + (f"; folds {', '.join(map(str, folds))}" if folds else "")
+    mark = ""
+    if run.get("limited"):
+        title += f"; a smoke run on {run.get('limit')} sampled items (--limit)"
+        mark = '<span class="flag" title="limited: a sample of the items">L</span>'
+    return (f'<td class="{cls}" data-value="{float(value)!r}" title="{_e(title)}">{text}{mark}'
+            f'<span class="cell-ci">{100 * lo:.1f}–{100 * hi:.1f}</span></td>')
 
 
 # --- per-task scores -----------------------------------------------------------------------------
@@ -170,16 +186,17 @@ def _scores_section(tasks: list[str], models: list[str], runs: dict, reported: l
         for m, r in have:
             lo, hi = _ci(r)
             flag = ' <span class="flag" title="a smoke run on a sample of the items (--limit)">limited</span>' if r.get("limited") else ""
+            folds = ", ".join(map(str, r.get("folds") or [])) or "—"
             rows.append(
                 f'<tr><th scope="row">{_e(m)}{flag}</th><td class="num">{100 * r["main_score"]:.2f}</td>'
-                f'<td class="num ci">[{100 * lo:.2f}, {100 * hi:.2f}]</td><td class="num">{r.get("n_items", "")}</td></tr>'
+                f'<td class="num ci">[{100 * lo:.2f}, {100 * hi:.2f}]</td><td class="num">{r.get("n_items", "")}</td><td>{_e(folds)}</td></tr>'
             )
         for p in pubs:
-            rows.append(f'<tr class="reported"><th scope="row">{_e(p.model)}<span class="badge {p.kind}">{p.kind}</span></th><td class="num">{100 * p.value:.2f}</td><td class="num">—</td><td></td></tr>')
+            rows.append(f'<tr class="reported"><th scope="row">{_e(p.model)}<span class="badge {p.kind}">{p.kind}</span></th><td class="num">{100 * p.value:.2f}</td><td class="num">—</td><td></td><td></td></tr>')
         cards.append(
             f'<div class="card" id="task-{_e(task)}"><h3>{_e(task)} <span class="meta">{_e(metric)}</span></h3>'
             f"{_svg(figure, f'scores-{n}')}"
-            f'<table><thead><tr><th>model</th><th>score</th><th>95% CI</th><th>items</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+            f'<table><thead><tr><th>model</th><th>score</th><th>95% CI</th><th>items</th><th>folds</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
         )
     return (
         '<h2 id="scores">Scores per task</h2>'
@@ -256,6 +273,7 @@ def _per_class_section(task: str | None, tasks: list[str], models: list[str], ru
             continue
         items.append(ti)
     multilabel = items[0].multilabel
+    classes = _display_names(runs[(items[0].model, task)], classes)
     values = pd.DataFrame({ti.model: (per_class_ap(ti.y, ti.scores) if multilabel else per_class_accuracy(ti.y, ti.scores)) for ti in items}, index=classes)
     what = "average precision" if multilabel else "accuracy"
     # The top model: the best main score on the task; a tie goes to the model ranked higher on the leaderboard.
@@ -386,6 +404,12 @@ def _load_task_items(model: str, path: Path) -> TaskItems:
 
 
 # --- published numbers ---------------------------------------------------------------------------
+
+
+def _display_names(run: dict, classes: list[str]) -> list[str]:
+    """Classes as the prompts name them ('church organ', not 'church_organ'), when the run recorded them."""
+    names = (run.get("protocol") or {}).get("class_prompt_names") or []
+    return list(names) if len(names) == len(classes) and len(set(names)) == len(names) else classes
 
 
 def _published_section(rows: list[PublishedNumber], main_metrics: dict[str, str]) -> str:

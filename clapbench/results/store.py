@@ -110,14 +110,28 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write_text(path, frame.to_csv(index=False))
 
 
-def load_results(folder: Path) -> list[dict[str, Any]]:
-    """Every result JSON under ``folder`` (``<model-id>/<task>.json``), skipping other JSON files."""
+def load_results(folders: Path | str | list) -> list[dict[str, Any]]:
+    """Every result JSON under each folder (``<model-id>/<task>.json``), skipping other JSON files.
+
+    Several folders are read as one; the same (model, task, evaluation) in two of them is refused, since a
+    table could show only one of the two numbers."""
     from clapbench.errors import ClapbenchError
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ClapbenchError(f"{folder}: results folder not found")
-    return read_result_files(sorted(folder.glob("*/*.json")))
+    folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
+    out: list[dict[str, Any]] = []
+    seen: dict[tuple, str] = {}
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise ClapbenchError(f"{folder}: results folder not found")
+        for result in read_result_files(sorted(folder.glob("*/*.json"))):
+            model = result["model"].get("id") if isinstance(result["model"], dict) else result["model"]
+            key = (model, result["task"], result.get("variant"))
+            if key in seen:
+                raise ClapbenchError(f"{result['_file']}: model {model} on task {result['task']} is also in {seen[key]}; "
+                                     "give folders that hold each (model, task) once, or another --model-id to one run")
+            seen[key] = result["_file"]
+            out.append(result)
+    return out
 
 
 def read_result_files(paths: list[Path]) -> list[dict[str, Any]]:
