@@ -422,6 +422,7 @@ def independent_scores(loaded, dataset_root: Path, templates: list[str]) -> tupl
     ("msclap-2023", "gpt2", "native", "this is the sound of {}", 7.0, None),
     ("msclap-2023", "gpt2", "msclap-2022", "This is a sound of {}", 5.0, 12),
     ("laion", "roberta", "native", "This is a sound of {}.", 10.0, 12),
+    ("laion", "roberta", "laion-48k", "This is a sound of {}", 10.0, 12),
 ])
 def test_run_on_esc50_records_the_family_and_protocol(checkpoints, tokenizers, esc50_dir, tmp_path, key, tok, protocol, prompt, seconds, limit):
     out = tmp_path / "results"
@@ -438,6 +439,8 @@ def test_run_on_esc50_records_the_family_and_protocol(checkpoints, tokenizers, e
     p = res["protocol"]
     assert p["protocol"] == (protocol if protocol != "native" else ("laion" if key == "laion" else key))
     assert p["clip_seconds"] == seconds and p["templates"] == [prompt] and p["prompt"] == prompt
+    preset = PRESETS[p["protocol"]]
+    assert (p["resampled_length"], p["prompt_source"]) == (preset.resampled_length, preset.prompt_source)
     assert res["n_items"] == (limit or 30)
     if limit is None:  # the score, recomputed clip by clip through the adapter alone
         loaded = load_model(str(checkpoints[key]), device="cpu", tokenizer=str(tokenizers[tok]), protocol=protocol)

@@ -1,10 +1,11 @@
 """Evaluation protocol presets: each paper's clip policy and prompt, as its code does them.
 
-A preset fixes the sample rate, the clip window, how a short clip is filled and a long one cut (or
-fused), whether the waveform is quantised to int16 first, and the prompt. The mel front end belongs to
-the model (its weights hold the filter bank), so a preset only chooses among the front ends a family
-has. ``native`` picks the family's own preset. Random crops are seeded per clip by (seed, the clip's
-samples), so a clip gets the same crop in every run whatever the batch or worker order.
+A preset fixes the sample rate, the length a resampled clip has (the original loader's: one sample
+decides how LAION's repeatpad tiles a clip), the clip window, how a short clip is filled and a long one
+cut (or fused), whether the waveform is quantised to int16 first, and the prompt with its source. The
+mel front end belongs to the model (its weights hold the filter bank), so a preset only chooses among
+the front ends a family has. ``native`` picks the family's own preset. Random crops are seeded per clip
+by (seed, the clip's samples), so a clip gets the same crop in every run whatever the batch or worker order.
 """
 
 from __future__ import annotations
