@@ -412,7 +412,7 @@ def independent_scores(loaded, dataset_root: Path, templates: list[str]) -> tupl
     text = loaded.model.embed_text([templates[0].format(c.replace("_", " ")) for c in classes])
     scores, truth = [], []
     for _, row in meta.iterrows():
-        audio = loaded.model.embed_audio([load_audio(dataset_root / "audio" / row["filename"], loaded.sample_rate)])
+        audio = loaded.model.embed_audio([load_audio(dataset_root / "audio" / row["filename"], loaded.sample_rate, loaded.resampled_length)])
         scores.append((audio @ text.T)[0])
         truth.append(classes.index(row["category"]))
     return np.array(scores), np.array(truth)
