@@ -394,6 +394,8 @@ def check_model_command(model_spec, family, protocol, tokenizer, device, dtype, 
             value = report[key]
             table.add_row(key, escape(f"{value:,}" if key == "parameters" and value is not None else str(value)))
         print_table(console, table)
+        for warning in report["warnings"]:
+            err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     if report["problems"]:
         raise ModelError(f"{model_spec}: " + "; ".join(report["problems"]))
 

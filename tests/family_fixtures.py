@@ -75,6 +75,21 @@ def golden_waves(sample_rate: int, seconds: list[float], seed: int = 0) -> list[
     return out
 
 
+def write_pcm16_clips(folder: Path, files: list[tuple[int, float]], seed: int) -> list[Path]:
+    """16-bit mono wav files (as ESC-50's) of golden_waves, one per (rate, seconds), the i-th seeded seed + i."""
+    import soundfile as sf
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (rate, seconds) in enumerate(files):
+        (wave,) = golden_waves(rate, [seconds], seed=seed + i)
+        path = folder / f"clip{i}-{rate}.wav"
+        sf.write(path, np.round(wave * 32767.0).astype(np.int16), rate, subtype="PCM_16")
+        paths.append(path)
+    return paths
+
+
 # ---- tokenizers, in the file layouts of the hub repos --------------------------------------------------------
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 
 import family_fixtures as ff
@@ -19,11 +21,12 @@ from clapbench.models.checkpoint import read_state_dict
 from clapbench.models.families import detect_family
 from clapbench.models.laion_clap import LaionClapModel, LaionClapNet
 from clapbench.models.msclap import VERSIONS, MSClapModel, MSClapNet
-from clapbench.models.protocols import PRESETS, int16_round_trip
+from clapbench.models.protocols import PRESETS, int16_round_trip, repeatpad
 from conftest import assert_accuracy_within, run_cli
 
 GOLDEN = Path(__file__).parent / "golden"
-VARIANTS = ["laion-htsat-tiny", "laion-htsat-tiny-fusion", "laion-htsat-base", "msclap-2023", "msclap-2022"]
+LAION_VARIANTS = ["laion-htsat-tiny", "laion-htsat-tiny-fusion", "laion-htsat-base"]
+VARIANTS = [*LAION_VARIANTS, "msclap-2023", "msclap-2022"]  # LAION first: the same indices in both parametrizations
 TEXT_KIND = {"laion": "roberta", "2023": "gpt2", "2022": "bert"}
 
 
@@ -108,8 +111,11 @@ def test_full_size_architecture_matches_the_original_state_dict(name):
     assert detect_family(fake) == ("laion" if name.startswith("laion") else name)
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_outputs_equal_the_original_implementation(name, tokenizers):
+@pytest.fixture(scope="module")
+def golden_model(request, tokenizers):
+    """(name, fixture, meta, model): a full-size model with the originals' weights, built once per variant for the
+    tests parametrized over it (pytest groups them by variant)."""
+    name = request.param
     z, meta = golden(name)
     laion = name.startswith("laion")
     kind = TEXT_KIND["laion" if laion else meta["version"]]
@@ -117,12 +123,18 @@ def test_outputs_equal_the_original_implementation(name, tokenizers):
     if laion:
         state = rebuild_state(z, meta, LaionClapNet.from_state_dict)
         model = LaionClapModel(state, name, PRESETS["laion"], tokenizer=tokenizers[kind])
-        waves = ff.golden_waves(48000, meta["seconds"], seed=meta["wave_seed"])
     else:
         version = VERSIONS[meta["version"]]
         state = rebuild_state(z, meta, lambda s: MSClapNet.from_state_dict(version, s))
         model = MSClapModel(state, meta["version"], name, PRESETS[f"msclap-{meta['version']}"], tokenizer=tokenizers[kind])
-        waves = ff.golden_waves(44100, meta["seconds"], seed=meta["wave_seed"])
+    return name, z, meta, model
+
+
+@pytest.mark.parametrize("golden_model", VARIANTS, indirect=True)
+def test_outputs_equal_the_original_implementation(golden_model):
+    name, z, meta, model = golden_model
+    laion = name.startswith("laion")
+    waves = ff.golden_waves(48000 if laion else 44100, meta["seconds"], seed=meta["wave_seed"])
     n = model.protocol.clip_samples
     crops = iter(meta["crop_starts"])
     if name == "msclap-2023":  # the quirk: HTSAT's own config.py builds the bank, not config_2023.yml
@@ -178,6 +190,30 @@ def test_outputs_equal_the_original_implementation(name, tokenizers):
                 assert np.array_equal(tokens["input_ids"].numpy(), z[ids_key])
                 assert_close(model.net.embed_tokens(tokens), z[emb_key], emb_key)
         assert z["long_text_ids"].shape[1] > model.version.text_len  # the long prompt was not truncated
+
+
+@pytest.mark.parametrize("golden_model", LAION_VARIANTS, indirect=True)
+def test_laion_file_list_route_on_44k_files_equals_the_original(golden_model, tmp_path):
+    """LAION's get_audio_embedding_from_filelist on 16-bit files (mostly 44.1 kHz, as ESC-50): clapbench's decoding
+    at the `laion` preset gives librosa.load's length, the same windows and the same embeddings."""
+    name, _, _, model = golden_model
+    z, meta = golden("laion-filelist-" + name.removeprefix("laion-"))
+    paths = ff.write_pcm16_clips(tmp_path, [(f["rate"], f["seconds"]) for f in meta["files"]], meta["wave_seed"])
+    assert [sha(soundfile.read(p, dtype="int16")[0]) for p in paths] == meta["file_sha"]
+    n, prep, feats = model.protocol.clip_samples, model.audio_preprocessor, []
+    for path, spec, f in zip(paths, meta["files"], meta["per_file"]):
+        wave = load_audio(path, 48000, model.resampled_length)
+        n_in = int(round(spec["seconds"] * spec["rate"]))
+        assert len(wave) == f["librosa_length"] == (int(np.ceil(n_in * (48000 / spec["rate"]))) if spec["rate"] != 48000 else n_in)
+        body, draws = int16_round_trip(wave), [v for _, v in f["draws"]]
+        window = body[draws[-1] :][:n] if len(wave) > n else repeatpad(body, n)  # the original's crop start, drawn last
+        assert sha(window) == f["window_sha"], path.name
+        if model.fusion:
+            feats.append((prep.stack_fusion(prep.mel(body), draws[:3]), True) if f["longer"] else prep(wave))
+            assert feats[-1][1] == f["longer"]
+        else:
+            feats.append(window if len(wave) > n else prep(wave))
+    assert_close(model.embed_audio_features(feats), z["audio_emb_norm"], "file-list audio embeddings")
 
 
 # ---- detection, containers and strict loading -------------------------------------------------------------------
@@ -343,9 +379,25 @@ def test_check_model_on_a_hf_folder_and_protocol_mismatches(tiny_model, checkpoi
     bad = run_cli("check-model", tiny_model, "--protocol", "msclap-2023")
     assert bad.exit_code == 2 and "does not apply to a hf checkpoint" in bad.output
     bad = run_cli("check-model", checkpoints["laion"], "--protocol", "msclap-2022", "--tokenizer", tokenizers["roberta"])
-    assert bad.exit_code == 2 and "use one of native, laion, hf" in bad.output
+    assert bad.exit_code == 2 and "use one of native, laion, laion-48k, hf" in bad.output
     bad = run_cli("check-model", tiny_model, "--family", "laion")
     assert bad.exit_code == 2 and "is a folder" in bad.output
+
+
+def test_check_model_warns_about_the_converted_text_layer_norm_eps(tiny_model, tmp_path):
+    """transformers' ClapTextConfig keeps 1e-12 where LAION-CLAP's RoBERTa has 1e-5; a folder saying 1e-5 is not warned about."""
+    report = json.loads(run_cli("check-model", tiny_model, "--json", "--seconds", "1").output)
+    assert len(report["warnings"]) == 1 and "text_config.layer_norm_eps is 1e-12, RoBERTa" in report["warnings"][0]
+    table = run_cli("check-model", tiny_model, "--seconds", "1")
+    assert table.exit_code == 0 and "warning: text_config.layer_norm_eps is 1e-12" in table.output
+    fixed = tmp_path / "fixed"
+    shutil.copytree(tiny_model, fixed)
+    config = json.loads((fixed / "config.json").read_text())
+    config["text_config"]["layer_norm_eps"] = 1e-5
+    (fixed / "config.json").write_text(json.dumps(config))
+    again = json.loads(run_cli("check-model", fixed, "--json", "--seconds", "1").output)
+    assert again["warnings"] == [] and not again["problems"]
+    assert load_model(str(fixed), device="cpu").preprocessing["text_layer_norm_eps"] == 1e-5
 
 
 # ---- clapbench run end to end on the ESC-50 fixture ---------------------------------------------------------------
@@ -360,7 +412,7 @@ def independent_scores(loaded, dataset_root: Path, templates: list[str]) -> tupl
     text = loaded.model.embed_text([templates[0].format(c.replace("_", " ")) for c in classes])
     scores, truth = [], []
     for _, row in meta.iterrows():
-        audio = loaded.model.embed_audio([load_audio(dataset_root / "audio" / row["filename"], loaded.sample_rate)])
+        audio = loaded.model.embed_audio([load_audio(dataset_root / "audio" / row["filename"], loaded.sample_rate, loaded.resampled_length)])
         scores.append((audio @ text.T)[0])
         truth.append(classes.index(row["category"]))
     return np.array(scores), np.array(truth)
@@ -370,6 +422,7 @@ def independent_scores(loaded, dataset_root: Path, templates: list[str]) -> tupl
     ("msclap-2023", "gpt2", "native", "this is the sound of {}", 7.0, None),
     ("msclap-2023", "gpt2", "msclap-2022", "This is a sound of {}", 5.0, 12),
     ("laion", "roberta", "native", "This is a sound of {}.", 10.0, 12),
+    ("laion", "roberta", "laion-48k", "This is a sound of {}", 10.0, 12),
 ])
 def test_run_on_esc50_records_the_family_and_protocol(checkpoints, tokenizers, esc50_dir, tmp_path, key, tok, protocol, prompt, seconds, limit):
     out = tmp_path / "results"
@@ -386,6 +439,8 @@ def test_run_on_esc50_records_the_family_and_protocol(checkpoints, tokenizers, e
     p = res["protocol"]
     assert p["protocol"] == (protocol if protocol != "native" else ("laion" if key == "laion" else key))
     assert p["clip_seconds"] == seconds and p["templates"] == [prompt] and p["prompt"] == prompt
+    preset = PRESETS[p["protocol"]]
+    assert (p["resampled_length"], p["prompt_source"]) == (preset.resampled_length, preset.prompt_source)
     assert res["n_items"] == (limit or 30)
     if limit is None:  # the score, recomputed clip by clip through the adapter alone
         loaded = load_model(str(checkpoints[key]), device="cpu", tokenizer=str(tokenizers[tok]), protocol=protocol)

@@ -94,7 +94,7 @@ def test_msclap_presets_cut_every_clip_to_exactly_the_window(name, seconds):
     assert np.array_equal(prep(long), MSClapPreprocessor(PRESETS[name], seed=0)(long))  # seeded per clip
 
 
-@pytest.mark.parametrize("name,quantised", [("laion", True), ("hf", False)])
+@pytest.mark.parametrize("name,quantised", [("laion", True), ("laion-48k", True), ("hf", False)])
 def test_laion_and_hf_presets_fill_and_cut_to_ten_seconds(name, quantised):
     prep = LaionPreprocessor(PRESETS[name], fusion=False, seed=0)
     short = tone(3.0, 48000)
@@ -154,7 +154,7 @@ def test_resolve_protocol_native_and_incompatible_presets():
     assert resolve_protocol("native", "msclap-2023").name == "msclap-2023"
     assert resolve_protocol("native", "laion").name == "laion"
     assert resolve_protocol("msclap-2022", "msclap-2023").clip_seconds == 5.0
-    with pytest.raises(ModelError, match="does not apply to a laion checkpoint.*native, laion, hf"):
+    with pytest.raises(ModelError, match="does not apply to a laion checkpoint.*native, laion, laion-48k, hf"):
         resolve_protocol("msclap-2023", "laion")
     with pytest.raises(ModelError, match="does not apply to a msclap-2022"):
         resolve_protocol("hf", "msclap-2022")

@@ -19,11 +19,11 @@ Prepare = Callable[[Any], Any]
 
 _worker_prepare: Prepare | None = None
 _worker_rate: int = 0
+_worker_length_rule: str = "round"
 
 
-def _init_worker(prepare: Prepare | None, sample_rate: int) -> None:
-    global _worker_prepare, _worker_rate
-    _worker_prepare, _worker_rate = prepare, sample_rate
+def _init_worker(prepare: Prepare | None, sample_rate: int, length_rule: str = "round") -> None:
+    _init_local(prepare, sample_rate, length_rule)
     # Each worker is one process doing numpy work; extra BLAS/torch threads would fight the model for cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -35,7 +35,7 @@ def _init_worker(prepare: Prepare | None, sample_rate: int) -> None:
 
 
 def _load_one(path: str) -> Any:
-    wave = load_audio(path, _worker_rate)
+    wave = load_audio(path, _worker_rate, _worker_length_rule)
     return _worker_prepare(wave) if _worker_prepare is not None else wave
 
 
@@ -71,22 +71,24 @@ def iter_prepared(
     batch_size: int,
     prepare: Prepare | None = None,
     workers: int | None = None,
+    length_rule: str = "round",
 ) -> Iterator[tuple[int, list[Any]]]:
     """Yield ``(start_index, prepared_clips)`` batches in order.
 
     ``prepare`` turns a mono float32 waveform at ``sample_rate`` into what the model consumes
     (for HF CLAP: its mel features); it must be picklable. ``workers=0`` runs in this process.
+    ``length_rule``: the resampled length (decode.LENGTH_RULES).
     """
     workers = default_workers() if workers is None else workers
     if workers <= 0 or len(paths) <= batch_size:
-        _init_local(prepare, sample_rate)
+        _init_local(prepare, sample_rate, length_rule)
         for start in range(0, len(paths), batch_size):
             yield start, [_load_one(p) for p in paths[start : start + batch_size]]
         return
 
     start_worker_server(prepare)
     ctx = mp.get_context("forkserver")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(prepare, sample_rate))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(prepare, sample_rate, length_rule))
     try:
         pending: deque[Future] = deque()
         ahead = max(2 * batch_size, 4 * workers)
@@ -113,6 +115,6 @@ def iter_prepared(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _init_local(prepare: Prepare | None, sample_rate: int) -> None:
-    global _worker_prepare, _worker_rate
-    _worker_prepare, _worker_rate = prepare, sample_rate
+def _init_local(prepare: Prepare | None, sample_rate: int, length_rule: str = "round") -> None:
+    global _worker_prepare, _worker_rate, _worker_length_rule
+    _worker_prepare, _worker_rate, _worker_length_rule = prepare, sample_rate, length_rule

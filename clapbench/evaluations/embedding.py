@@ -88,7 +88,9 @@ def embed_clips(
     computed: list[np.ndarray] = []
     task = progress.add_task(description, total=len(paths), completed=len(found)) if progress else None
     try:
-        for start, batch in iter_prepared([paths[i] for i in missing], loaded.sample_rate, batch_size, prepare=prepare, workers=workers):
+        for start, batch in iter_prepared(
+            [paths[i] for i in missing], loaded.sample_rate, batch_size, prepare=prepare, workers=workers, length_rule=loaded.resampled_length
+        ):
             emb = check_embeddings(embed_features(batch), len(batch), "embed_audio")
             computed.append(emb)
             if cache is not None:

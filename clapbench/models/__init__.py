@@ -84,7 +84,7 @@ def load_model(
         model = HFClapModel(path, device=device, dtype=DTYPES[dtype], seed=seed)
         preprocessing = model.describe()
         if protocol == "hf":  # native keeps the task's templates: a HF folder has no paper prompt of its own
-            preprocessing.update(protocol="hf", prompt=preset.prompt, protocol_source=preset.source)
+            preprocessing.update(protocol="hf", prompt=preset.prompt, protocol_source=preset.source, prompt_source=preset.prompt_source)
         else:
             preprocessing["protocol"] = "native (the folder's saved feature-extractor settings, the task's templates)"
         return LoadedModel(

@@ -68,4 +68,5 @@ def check_model(loaded: LoadedModel, seconds: float = 3.0, seed: int = 0) -> dic
         "similarity": similarity,
         "elapsed_seconds": round(elapsed, 3),
         "problems": problems,
+        "warnings": list(getattr(model, "warnings", [])),
     }

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from clapbench.audio.decode import LENGTH_RULES
 from clapbench.errors import ModelError, first_line
 from clapbench.models.hf_folder import check_tokenizer, load_pretrained
 
@@ -77,6 +78,23 @@ class HFClapPreprocessor:
         }
 
 
+# LAION-CLAP's text tower is RoBERTa (layer_norm_eps 1e-5); transformers' conversion of LAION checkpoints keeps
+# ClapTextConfig's default 1e-12, which moves text embeddings by ~2e-4 (LAION-AI/CLAP#126, transformers#26362).
+ROBERTA_LAYER_NORM_EPS = 1e-5
+
+
+def config_warnings(config: Any) -> list[str]:
+    """Known departures of a ClapModel config from the LAION-CLAP original it was converted from."""
+    eps = getattr(config.text_config, "layer_norm_eps", None)
+    if eps is None or eps == ROBERTA_LAYER_NORM_EPS:
+        return []
+    return [
+        f"text_config.layer_norm_eps is {eps:g}, RoBERTa (LAION-CLAP's text tower) uses {ROBERTA_LAYER_NORM_EPS:g}: "
+        "transformers' conversion of LAION checkpoints leaves it at 1e-12, so text embeddings differ from the original "
+        "code's (by ~2e-4); set it to 1e-5 in config.json to match LAION-CLAP"
+    ]
+
+
 class HFClapModel:
     """clapbench's model contract over transformers' ClapModel."""
 
@@ -100,9 +118,16 @@ class HFClapModel:
         self.sample_rate = int(processor.feature_extractor.sampling_rate)
         self.device = torch.device(device)
         self.dtype = dtype
+        self.warnings = config_warnings(model.config)
 
     def describe(self) -> dict[str, Any]:
-        return self.audio_preprocessor.describe()
+        return {
+            **self.audio_preprocessor.describe(),
+            "int16_round_trip": False,
+            "resampled_length": "round",
+            "resampled_length_rule": LENGTH_RULES["round"] + "; the feature extractor itself never resamples",
+            "text_layer_norm_eps": getattr(self.model.config.text_config, "layer_norm_eps", None),
+        }
 
     @torch.inference_mode()
     def embed_audio_features(self, features: list[tuple[np.ndarray, bool]]) -> np.ndarray:

@@ -5,7 +5,8 @@ fusion), ``text_branch`` (RoBERTa), ``audio_projection`` / ``text_projection`` (
 ``audio_transform`` / ``text_transform`` (training-only MLPs, kept for strict loading), ``logit_scale_a/t``.
 
 Preprocessing as ``CLAP_Module.get_audio_embedding_from_filelist`` and ``training/data.py``:
-mono 48 kHz, an int16 round trip, 10 s windows; short clips 'repeatpad'; long clips a random 10 s crop
+mono 48 kHz at the length ``librosa.load`` gives (preset ``laion``; ``laion-48k``: the length of a file
+already at 48 kHz), an int16 round trip, 10 s windows; short clips 'repeatpad'; long clips a random 10 s crop
 ('rand_trunc') or, for fusion checkpoints, four mel "channels": the whole clip's mel shrunk to 10 s and
 three random 10 s chunks from the front, middle and back thirds. Fusion mels use torchaudio's HTK filter
 bank (computed in the data loader); non-fusion mels the checkpoint's own Slaney bank (inside the model).
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clapbench.audio.decode import LENGTH_RULES
 from clapbench.errors import ModelError
 from clapbench.models.arch.frontend import htk_mel_filters, log_mel, slaney_mel_filters
 from clapbench.models.arch.htsat import HTSAT, HTSATConfig
@@ -148,6 +150,7 @@ class LaionClapModel:
         self.protocol = protocol
         self.audio_preprocessor = LaionPreprocessor(protocol, cfg.fusion, seed)
         self.sample_rate = protocol.sample_rate
+        self.resampled_length = protocol.resampled_length
         self.ignored_keys = ignored
         self.seed = int(seed)
 
@@ -175,7 +178,9 @@ class LaionClapModel:
             "crop_seed": self.seed,
             "crop_rng": "numpy default_rng seeded by (seed, crc32 of the clip's samples)",
             "channels": "averaged to mono by clapbench (as librosa.load)",
-            "resampling": "soxr HQ (librosa.load's default soxr_hq)",
+            "resampling": "soxr HQ (librosa.load's default res_type soxr_hq)",
+            "resampled_length": p.resampled_length,
+            "resampled_length_rule": LENGTH_RULES[p.resampled_length],
             "mel": {
                 "n_fft": N_FFT, "hop": HOP, "mel_bins": MEL_BINS, "fmin": FMIN, "fmax": FMAX,
                 "filter_bank": (
@@ -186,6 +191,7 @@ class LaionClapModel:
                 "stft": "torch.stft, periodic Hann, centred, reflect padding; power_to_db amin 1e-10, ref 1, no top_db",
             },
             "prompt": p.prompt,
+            "prompt_source": p.prompt_source,
             "text": {"tokenizer": str(self.tokenizer_folder), "max_tokens": MAX_TOKENS, "padding": "max_length", "pooling": "RoBERTa pooler_output -> text_projection"},
             "embedding": "audio_projection / text_projection output, L2-normalised",
             "ignored_checkpoint_keys": self.ignored_keys,

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clapbench.audio.decode import LENGTH_RULES
 from clapbench.errors import ModelError
 from clapbench.models.arch.cnn14 import Cnn14, Cnn14Config
 from clapbench.models.arch.frontend import slaney_mel_filters
@@ -169,6 +170,7 @@ class MSClapModel:
         self.protocol = protocol
         self.audio_preprocessor = MSClapPreprocessor(protocol, seed)
         self.sample_rate = protocol.sample_rate
+        self.resampled_length = protocol.resampled_length
         self.variant = version
         self.architecture = net.audio_net.cfg.variant()
         self.ignored_keys = ignored
@@ -193,13 +195,16 @@ class MSClapModel:
             "crop_seed": self.seed,
             "crop_rng": "numpy default_rng seeded by (seed, crc32 of the clip's samples)",
             "channels": "averaged to mono by clapbench; msclap's own loader concatenates the channels end to end (reshape(-1)), a quirk not reproduced",
-            "resampling": "soxr HQ (msclap resamples with torchaudio's sinc Resample; no difference for 44.1 kHz files)",
+            "resampling": "soxr HQ (msclap resamples with torchaudio's sinc Resample, another filter; no difference for 44.1 kHz files)",
+            "resampled_length": p.resampled_length,
+            "resampled_length_rule": LENGTH_RULES[p.resampled_length],
             "mel": {
                 "n_fft": self.net.audio_net.cfg.n_fft, "hop": HOP, "mel_bins": self.net.audio_net.cfg.mel_bins,
                 "filter_bank": "the checkpoint's logmel_extractor.melW: " + self._filter_bank_origin(),
                 "stft": "torch.stft, periodic Hann, centred, reflect padding; power_to_db amin 1e-10, ref 1, no top_db",
             },
             "prompt": p.prompt,
+            "prompt_source": p.prompt_source,
             "text": {
                 "tokenizer": str(self.tokenizer_folder),
                 "max_tokens": v.text_len,

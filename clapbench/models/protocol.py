@@ -19,6 +19,8 @@ class AudioTextModel(Protocol):
     Optional, for speed: ``audio_preprocessor`` (a picklable callable wave -> features, run in
     worker processes) together with ``embed_audio_features(list of features) -> (N, D)``.
     Optional, for provenance: ``describe() -> dict`` (clip policy, etc.).
+    Optional: ``resampled_length``, how many samples a resampled clip has (a key of
+    clapbench.audio.decode.LENGTH_RULES; "round", soxr's own, when absent).
     """
 
     sample_rate: int
@@ -47,6 +49,10 @@ class LoadedModel:
     @property
     def sample_rate(self) -> int:
         return int(self.model.sample_rate)
+
+    @property
+    def resampled_length(self) -> str:
+        return str(getattr(self.model, "resampled_length", "round"))
 
 
 def check_embeddings(array: Any, n: int, what: str) -> np.ndarray:

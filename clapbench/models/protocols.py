@@ -1,10 +1,11 @@
 """Evaluation protocol presets: each paper's clip policy and prompt, as its code does them.
 
-A preset fixes the sample rate, the clip window, how a short clip is filled and a long one cut (or
-fused), whether the waveform is quantised to int16 first, and the prompt. The mel front end belongs to
-the model (its weights hold the filter bank), so a preset only chooses among the front ends a family
-has. ``native`` picks the family's own preset. Random crops are seeded per clip by (seed, the clip's
-samples), so a clip gets the same crop in every run whatever the batch or worker order.
+A preset fixes the sample rate, the length a resampled clip has (the original loader's: one sample
+decides how LAION's repeatpad tiles a clip), the clip window, how a short clip is filled and a long one
+cut (or fused), whether the waveform is quantised to int16 first, and the prompt with its source. The
+mel front end belongs to the model (its weights hold the filter bank), so a preset only chooses among
+the front ends a family has. ``native`` picks the family's own preset. Random crops are seeded per clip
+by (seed, the clip's samples), so a clip gets the same crop in every run whatever the batch or worker order.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ class Protocol:
     short_clips: str  # "repeat-cut" (tile, cut to the window) or "repeatpad" (tile whole copies, zero-pad)
     long_clips: str  # "random-crop" or "model" (LAION: rand_trunc, or fusion when the checkpoint has it)
     int16_round_trip: bool
+    resampled_length: str  # a key of clapbench.audio.decode.LENGTH_RULES: the original loader's length
     prompt: str | None  # replaces a zero-shot task's templates unless --template is given
     source: str
+    prompt_source: str
 
     @property
     def clip_samples(self) -> int:
@@ -38,22 +41,42 @@ class Protocol:
         return out
 
 
+LAION_COMMIT = "LAION-AI/CLAP 1fd4c37"
+LAION_FILELIST = (
+    f"{LAION_COMMIT} hook.py CLAP_Module.get_audio_embedding_from_filelist: librosa.load(f, sr=48000), int16 round trip, "
+    "training/data.py get_audio_features(480000, repeatpad, rand_trunc or fusion)"
+)
+
 PRESETS = {
     "msclap-2022": Protocol(
-        "msclap-2022", 44100, 5.0, "repeat-cut", "random-crop", False, "This is a sound of {}",
-        "arXiv 2206.04769 and msclap configs/config_2022.yml: 44.1 kHz, 5 s; prompt 'This is a sound of [label]'",
+        "msclap-2022", 44100, 5.0, "repeat-cut", "random-crop", False, "ceil", "This is a sound of {}",
+        "msclap configs/config_2022.yml: 44.1 kHz, 5 s; CLAPWrapper.read_audio resamples with torchaudio's Resample",
+        "arXiv 2206.04769 (MS-CLAP 2022): 'This is a sound of [label]', no final period",
     ),
     "msclap-2023": Protocol(
-        "msclap-2023", 44100, 7.0, "repeat-cut", "random-crop", False, "this is the sound of {}",
-        "msclap configs/config_2023.yml: 44.1 kHz, 7 s; prompt as the repo's ESC-50 example ('this is the sound of ' + class)",
+        "msclap-2023", 44100, 7.0, "repeat-cut", "random-crop", False, "ceil", "this is the sound of {}",
+        "msclap configs/config_2023.yml: 44.1 kHz, 7 s; CLAPWrapper.read_audio resamples with torchaudio's Resample",
+        "microsoft/CLAP examples/zero_shot_classification.py: prompt = 'this is the sound of ' + class",
     ),
     "laion": Protocol(
-        "laion", 48000, 10.0, "repeatpad", "model", True, "This is a sound of {}.",
-        "laion_clap hook.py + training/data.py: 48 kHz, int16 round trip, 10 s, repeatpad, rand_trunc or fusion; README prompt",
+        "laion", 48000, 10.0, "repeatpad", "model", True, "librosa", "This is a sound of {}.",
+        LAION_FILELIST + ", on the dataset's own files (e.g. ESC-50 at 44.1 kHz)",
+        f"{LAION_COMMIT} src/laion_clap/evaluate/eval_zeroshot_classification.py: f\"This is a sound of {{t}}.\" "
+        "(the paper's evaluation script; GTZAN there: \"This is a {t} song.\")",
+    ),
+    "laion-48k": Protocol(
+        "laion-48k", 48000, 10.0, "repeatpad", "model", True, "round", "This is a sound of {}",
+        LAION_FILELIST + ", on files already at 48 kHz (LAION's preprocessed ESC50 release, as its README's zero-shot "
+        "example reads); other rates are resampled to round(n * 48000 / sr) samples, the length such a file has",
+        f"{LAION_COMMIT} README.md, 'Zeroshot Classification with ESC50 official split': \"This is a sound of \" + t, "
+        "no final period",
     ),
     "hf": Protocol(
-        "hf", 48000, 10.0, "repeatpad", "model", False, "This is a sound of {}.",
-        "transformers ClapFeatureExtractor (no int16 round trip) and the zero-shot-audio-classification pipeline's default template",
+        "hf", 48000, 10.0, "repeatpad", "model", False, "round", "This is a sound of {}.",
+        "transformers ClapFeatureExtractor: no int16 round trip, never resamples (clapbench resamples with soxr to "
+        "round(n * 48000 / sr) samples)",
+        "transformers ZeroShotAudioClassificationPipeline.preprocess: hypothesis_template default "
+        "\"This is a sound of {}.\" (one line of its docstring omits the period)",
     ),
 }
 PROTOCOL_NAMES = ("native", *PRESETS)
@@ -66,7 +89,7 @@ NATIVE = {"msclap-2022": "msclap-2022", "msclap-2023": "msclap-2023", "laion": "
 ALLOWED = {
     "msclap-2022": ("msclap-2022", "msclap-2023"),
     "msclap-2023": ("msclap-2023", "msclap-2022"),
-    "laion": ("laion", "hf"),
+    "laion": ("laion", "laion-48k", "hf"),
     "hf": ("hf",),
 }
 
