@@ -397,6 +397,8 @@ def check_model_command(model_spec, family, protocol, tokenizer, device, dtype, 
         for key in ("family", "variant", "parameters", "embedding_dim", "sample_rate", "protocol", "clip_seconds", "prompt", "finite", "normalised", "max_norm_error", "elapsed_seconds"):
             value = report[key]
             table.add_row(key, escape(f"{value:,}" if key == "parameters" and value is not None else str(value)))
+        for key, value in report["optional"].items():
+            table.add_row(f"optional {key}", escape(value))
         print_table(console, table)
         for warning in report["warnings"]:
             err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")

@@ -1,22 +1,21 @@
 """Frame-level probes (frame-order, frame-overlay) on tone sources whose answers are known by construction.
 
-Clips are pure tones of 5 s or 4 s (a 4 s clip is zero-padded to 5 s: its last 10 frames are silent, a tie
+Clips are pure tones (test_temporal's source) of 5 s or 4 s (a 4 s clip is zero-padded to 5 s: its last 10 frames are silent, a tie
 between the classes, counted wrong), so each item's expected scores follow from the clip lengths alone.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 from conftest import run_cli
 from plugins_frames import FRAME_RATE
-from plugins_temporal import SAMPLE_RATE, TONES
+from plugins_temporal import TONES
+from test_temporal import write_tone_source
 
 from clapbench.temporal.frames import frame_parts
 
@@ -24,27 +23,6 @@ C = len(TONES)
 HEARING = "plugins_frames:frame_hearing_model"
 REVERSED = "plugins_frames:frame_reversed_model"
 SECONDS = (5.0, 4.0)
-
-
-def write_source(root: Path, clips_per_class: int = 4, seed: int = 0) -> Path:
-    """ESC-50 layout of pure tones; clip j lasts SECONDS[j % 2]; the file name carries its length."""
-    (root / "meta").mkdir(parents=True)
-    (root / "audio").mkdir()
-    rng = np.random.default_rng(seed)
-    rows = []
-    for target, (name, pitch) in enumerate(TONES.items()):
-        for j in range(clips_per_class):
-            t = np.arange(int(SECONDS[j % 2] * SAMPLE_RATE)) / SAMPLE_RATE
-            wave = rng.uniform(0.2, 0.9) * np.sin(2 * np.pi * pitch * t + rng.uniform(0, 2 * np.pi))
-            fold, clip_id = j % 5 + 1, 100000 + 1000 * target + j
-            filename = f"{fold}-{clip_id}-A-{target}.wav"
-            sf.write(root / "audio" / filename, wave.astype(np.float32), SAMPLE_RATE)
-            rows.append([filename, fold, target, name, "False", clip_id, "A"])
-    with open(root / "meta" / "esc50.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
-        writer.writerows(rows)
-    return root
 
 
 def sounding_frames(path: str) -> int:
@@ -55,7 +33,7 @@ def sounding_frames(path: str) -> int:
 
 @pytest.fixture(scope="module")
 def tones(tmp_path_factory) -> Path:
-    return write_source(tmp_path_factory.mktemp("frame-tones") / "ESC-50-master")
+    return write_tone_source(tmp_path_factory.mktemp("frame-tones") / "ESC-50-master", clips_per_class=4, seconds=SECONDS)
 
 
 def run(model, tones, out, *extra):
