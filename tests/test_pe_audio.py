@@ -128,6 +128,9 @@ def test_a_full_run_classification_retrieval_and_frame_probe(folders, esc50_dir,
                     "--workers", "0", "--bootstrap", "50", "--limit", "6")
     assert again.exit_code == 0 and "6 from the cache" in again.output
     assert json.loads((tmp_path / "again" / "pe-a-frame" / "esc50.json").read_text())["metrics"] == got["esc50"]["metrics"]
+    assert run_cli("compare", out / "pe-a-frame", tmp_path / "again" / "pe-a-frame").exit_code == 0
+    report = run_cli("report", out, "-o", tmp_path / "report.html")
+    assert report.exit_code == 0 and "pe-a-frame" in (tmp_path / "report.html").read_text()
 
 
 def test_check_model_checks_the_optional_methods(folders):

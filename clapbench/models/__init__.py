@@ -90,19 +90,8 @@ def load_model(
             preprocessing.update(protocol="hf", prompt=preset.prompt, protocol_source=preset.source, prompt_source=preset.prompt_source)
         else:
             preprocessing["protocol"] = "native (the folder's saved feature-extractor settings, the task's templates)"
-        return LoadedModel(
-            model=model,
-            model_id=slug(model_id or path.resolve().name),
-            model_id_given=model_id,
-            path=str(path.resolve()),
-            kind="hf-clap",
-            sha256=weights_sha256(path),
-            device=device,
-            dtype=dtype,
-            preprocessing=preprocessing,
-            family="hf-clap",
-            variant="htsat-fused" if model.model.config.audio_config.enable_fusion else "htsat-unfused",
-        )
+        variant = "htsat-fused" if model.model.config.audio_config.enable_fusion else "htsat-unfused"
+        return _folder_model(path, model, "hf-clap", variant, preprocessing, model_id, device, dtype)
     if path.exists():
         raise ModelError(
             f"{path}: not a checkpoint clapbench reads; expected a HF ClapModel folder, an MS-CLAP or LAION-CLAP "
@@ -142,16 +131,21 @@ def _load_pe_audio(path: Path, variant: str, protocol: str, device: str, dtype: 
         raise ModelError(f"--protocol {protocol}: {path} is a PE Audio folder, which takes the raw 48 kHz waveform its own feature extractor pads; only native applies")
     model = PeAudioAdapter(path, variant, device=device, dtype=DTYPES[dtype])
     preprocessing = {**model.describe(), "protocol": "native (the folder's saved feature-extractor settings, the task's templates)"}
+    return _folder_model(path, model, "pe-audio", variant, preprocessing, model_id, device, dtype)
+
+
+def _folder_model(path: Path, model, family: str, variant: str, preprocessing: dict, model_id: str | None, device: str, dtype: str) -> LoadedModel:
+    """A transformers folder's LoadedModel: named after the folder, its weight files hashed."""
     return LoadedModel(
         model=model,
         model_id=slug(model_id or path.resolve().name),
         model_id_given=model_id,
         path=str(path.resolve()),
-        kind="pe-audio",
+        kind=family,
         sha256=weights_sha256(path),
         device=device,
         dtype=dtype,
         preprocessing=preprocessing,
-        family="pe-audio",
+        family=family,
         variant=variant,
     )
