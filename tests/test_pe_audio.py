@@ -158,7 +158,7 @@ def test_a_folder_missing_its_processor_or_a_weight_is_refused(folders, tmp_path
     state = load_file(str(partial / "model.safetensors"))
     save_file({k: v for k, v in state.items() if not k.startswith("audio_head.")}, str(partial / "model.safetensors"), metadata={"format": "pt"})
     res = run_cli("check-model", partial)
-    assert res.exit_code == 2 and "the weights lack" in res.output and "audio_head" in res.output
+    assert res.exit_code == 2 and "the weights do not fit" in res.output and "missing (audio_head." in res.output
 
 
 def test_a_frame_task_on_a_clip_only_pe_model_is_skipped_with_a_message(folders, esc50_dir, tmp_path):

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from clapbench.errors import ModelError
-from clapbench.models.hf_clap import _first_line
+from clapbench.errors import ModelError, first_line
+from clapbench.models.hf_clap import text_embedding_rows
+from clapbench.models.hf_folder import check_tokenizer, load_pretrained
 
 # config.json "architectures" -> variant; a pe_audio_video folder is PE-AV (only its audio-text part is used).
 VARIANTS = {"PeAudioModel": "pe-a", "PeAudioFrameLevelModel": "pe-a-frame", "PeAudioVideoModel": "pe-av"}
@@ -71,6 +72,7 @@ class PeAudioAdapter:
         folder = Path(folder)
         processor = _load_processor(folder)
         model = _load_audio_text_model(folder, variant, dtype)
+        check_tokenizer(processor.tokenizer, folder, text_embedding_rows(model))
         self.model = model.to(device).eval()
         self.variant = variant
         self.tokenizer = processor.tokenizer
@@ -154,7 +156,7 @@ def _load_processor(folder: Path):
         return PeAudioProcessor.from_pretrained(folder, local_files_only=True)
     except Exception as exc:
         raise ModelError(
-            f"{folder}: cannot load the PeAudioProcessor ({_first_line(exc)}); expected the tokenizer files "
+            f"{folder}: cannot load the PeAudioProcessor ({first_line(exc)}); expected the tokenizer files "
             "(tokenizer.json, tokenizer_config.json) and the feature extractor settings "
             "(preprocessor_config.json or processor_config.json) that save_pretrained writes"
         ) from None
@@ -165,15 +167,7 @@ def _load_audio_text_model(folder: Path, variant: str, dtype: torch.dtype):
 
     if variant == "pe-av":
         return _pe_av_audio_model(folder, dtype)
-    cls = PeAudioFrameLevelModel if variant == "pe-a-frame" else PeAudioModel
-    try:
-        model, info = cls.from_pretrained(folder, local_files_only=True, dtype=dtype, output_loading_info=True)
-    except Exception as exc:
-        raise ModelError(f"{folder}: cannot load {cls.__name__} weights ({_first_line(exc)})") from None
-    if info.get("missing_keys"):
-        missing = sorted(info["missing_keys"])
-        raise ModelError(f"{folder}: the weights lack {len(missing)} tensor(s) of {cls.__name__} (first: {missing[0]}); expected the model.safetensors save_pretrained writes")
-    return model
+    return load_pretrained(PeAudioFrameLevelModel if variant == "pe-a-frame" else PeAudioModel, folder, dtype=dtype)
 
 
 def _pe_av_audio_model(folder: Path, dtype: torch.dtype):
@@ -184,7 +178,7 @@ def _pe_av_audio_model(folder: Path, dtype: torch.dtype):
     try:
         config = PeAudioVideoConfig.from_pretrained(folder, local_files_only=True)
     except Exception as exc:
-        raise ModelError(f"{folder}: cannot read the PeAudioVideoConfig in config.json ({_first_line(exc)})") from None
+        raise ModelError(f"{folder}: cannot read the PeAudioVideoConfig in config.json ({first_line(exc)})") from None
     index = folder / "model.safetensors.index.json"
     try:
         names = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
@@ -192,7 +186,7 @@ def _pe_av_audio_model(folder: Path, dtype: torch.dtype):
         for name in names:
             saved.update(load_file(str(folder / name)))
     except Exception as exc:
-        raise ModelError(f"{folder}: cannot read the weights ({_first_line(exc)}); expected model.safetensors (or its index and shards)") from None
+        raise ModelError(f"{folder}: cannot read the weights ({first_line(exc)}); expected model.safetensors (or its index and shards)") from None
     model = PeAudioModel(config.audio_config)
     state = {}
     for key in model.state_dict():
