@@ -113,10 +113,11 @@ def cli():
 @_model_options
 def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache, family, protocol, tokenizer):
     """Evaluate a model on tasks and write one result file per task."""
+    from clapbench.errors import TaskError
     from clapbench.models import load_model
     from clapbench.models.protocols import apply_prompt
     from clapbench.registry import is_template, registry, resolve_tasks
-    from clapbench.runner import EVALUATION_CHOICES, RunOptions, run_task_evaluations
+    from clapbench.runner import EVALUATION_CHOICES, RunOptions, frames_skip_message, run_task_evaluations
 
     evaluations = list(dict.fromkeys(e.strip() for e in evals.split(",") if e.strip()))
     unknown = [e for e in evaluations if e not in EVALUATION_CHOICES]
@@ -168,6 +169,9 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
     console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")
     if loaded.model_id_given and loaded.model_id_given != loaded.model_id:
         console.print(f"--model-id {escape(loaded.model_id_given)}: results go to the folder {loaded.model_id} (one folder name; the id as given is recorded)")
+    skipped = [frames_skip_message(s, loaded) for s in specs]
+    if all(skipped):
+        raise TaskError("; ".join(skipped) + "; no task left to run")
     done = []
     for spec in specs:
         done.extend(run_task_evaluations(spec, loaded, options, console))
@@ -393,6 +397,8 @@ def check_model_command(model_spec, family, protocol, tokenizer, device, dtype, 
         for key in ("family", "variant", "parameters", "embedding_dim", "sample_rate", "protocol", "clip_seconds", "prompt", "finite", "normalised", "max_norm_error", "elapsed_seconds"):
             value = report[key]
             table.add_row(key, escape(f"{value:,}" if key == "parameters" and value is not None else str(value)))
+        for key, value in report["optional"].items():
+            table.add_row(f"optional {key}", escape(value))
         print_table(console, table)
         for warning in report["warnings"]:
             err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")

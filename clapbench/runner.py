@@ -23,7 +23,7 @@ from clapbench.cache import open_cache
 from clapbench.errors import DataError, TaskError
 from clapbench.evaluations import TaskContext, get_evaluation
 from clapbench.evaluations.embedding import using_cache
-from clapbench.models.protocol import LoadedModel
+from clapbench.models.protocol import LoadedModel, has_frames
 from clapbench.registry import TaskSpec, template_sha
 from clapbench.results.store import items_path, predictions_path, result_path, write_csv, write_json, write_npz
 
@@ -87,6 +87,15 @@ def task_evaluations(spec: TaskSpec, options: RunOptions) -> list[tuple[str, str
     return out
 
 
+def frames_skip_message(spec: TaskSpec, loaded: LoadedModel) -> str | None:
+    """Why a frame-level task is skipped for this model (it has clip embeddings only); None when it runs."""
+    from clapbench.temporal.frames import FRAME_EVALUATIONS, frames_needed_message
+
+    if spec.eval_type in FRAME_EVALUATIONS and not has_frames(loaded.model):
+        return frames_needed_message(spec.name, loaded.model_id)
+    return None
+
+
 def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: Console) -> dict[str, Any] | None:
     """Evaluate one task and write its result file(s); the first result written, None when all are kept."""
     results = run_task_evaluations(spec, loaded, options, console)
@@ -95,6 +104,10 @@ def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: 
 
 def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: Console) -> list[dict[str, Any]]:
     """Run each requested evaluation of one task, sharing the data and embeddings; one result file each."""
+    skip = frames_skip_message(spec, loaded)
+    if skip:
+        console.print(f"[yellow]{escape(skip)}[/]")
+        return []
     planned = task_evaluations(spec, options)
     if not planned:
         console.print(f"[yellow]{spec.name}[/]: the linear probe applies to classification tasks; skipped")

@@ -33,15 +33,15 @@ HEARING = "plugins_temporal:order_hearing_model"
 DEAF = "plugins_temporal:order_deaf_model"
 
 
-def write_tone_source(root: Path, clips_per_class: int = 6, seed: int = 0) -> Path:
-    """ESC-50 layout; clips alternate 4 s and 6 s (so fitting to 5 s pads and cuts), levels vary 0.1-0.9."""
+def write_tone_source(root: Path, clips_per_class: int = 6, seed: int = 0, seconds: tuple[float, float] = (4.0, 6.0)) -> Path:
+    """ESC-50 layout; clip j lasts seconds[j % 2] (by default 4 s and 6 s, so fitting to 5 s pads and cuts), levels vary 0.1-0.9."""
     (root / "meta").mkdir(parents=True)
     (root / "audio").mkdir()
     rng = np.random.default_rng(seed)
     rows = []
     for target, (name, pitch) in enumerate(TONES.items()):
         for j in range(clips_per_class):
-            t = np.arange(int((4.0, 6.0)[j % 2] * RATE)) / RATE
+            t = np.arange(int(seconds[j % 2] * RATE)) / RATE
             wave = rng.uniform(0.1, 0.9) * np.sin(2 * np.pi * pitch * rng.uniform(0.97, 1.03) * t + rng.uniform(0, 2 * np.pi))
             fold, clip_id = j % 5 + 1, 100000 + 1000 * target + j
             filename = f"{fold}-{clip_id}-A-{target}.wav"

@@ -48,6 +48,7 @@ def load_model(
     from clapbench.models import DTYPES
     from clapbench.models.families import CHECKPOINT_SUFFIXES, load_checkpoint_model
     from clapbench.models.hf_clap import HFClapModel, is_hf_clap_folder
+    from clapbench.models.pe_audio import pe_audio_variant
     from clapbench.models.plugin import load_plugin, looks_like_plugin
     from clapbench.models.protocols import resolve_protocol
 
@@ -74,11 +75,13 @@ def load_model(
         raise ModelError(f"--family {family}: {path} is a folder; MS-CLAP and LAION-CLAP checkpoints are single .pt/.pth files")
     if path.is_dir() and tokenizer is not None:
         raise ModelError(f"--tokenizer: {path} is a transformers ClapModel folder, which carries its own tokenizer")
+    if path.is_dir() and pe_audio_variant(path) is not None:
+        return _load_pe_audio(path, pe_audio_variant(path), protocol, device, dtype, model_id)
     if path.is_dir():
         preset = resolve_protocol(protocol, "hf")
         if not is_hf_clap_folder(path):
             raise ModelError(
-                f"{path}: not a CLAP checkpoint folder; expected config.json with model_type 'clap', "
+                f"{path}: not a CLAP checkpoint folder; expected config.json with model_type 'clap' (or 'pe_audio', 'pe_audio_video'), "
                 "the weights (model.safetensors) and the processor files that save_pretrained writes"
             )
         model = HFClapModel(path, device=device, dtype=DTYPES[dtype], seed=seed)
@@ -87,19 +90,8 @@ def load_model(
             preprocessing.update(protocol="hf", prompt=preset.prompt, protocol_source=preset.source, prompt_source=preset.prompt_source)
         else:
             preprocessing["protocol"] = "native (the folder's saved feature-extractor settings, the task's templates)"
-        return LoadedModel(
-            model=model,
-            model_id=slug(model_id or path.resolve().name),
-            model_id_given=model_id,
-            path=str(path.resolve()),
-            kind="hf-clap",
-            sha256=weights_sha256(path),
-            device=device,
-            dtype=dtype,
-            preprocessing=preprocessing,
-            family="hf-clap",
-            variant="htsat-fused" if model.model.config.audio_config.enable_fusion else "htsat-unfused",
-        )
+        variant = "htsat-fused" if model.model.config.audio_config.enable_fusion else "htsat-unfused"
+        return _folder_model(path, model, "hf-clap", variant, preprocessing, model_id, device, dtype)
     if path.exists():
         raise ModelError(
             f"{path}: not a checkpoint clapbench reads; expected a HF ClapModel folder, an MS-CLAP or LAION-CLAP "
@@ -128,4 +120,32 @@ def load_model(
     raise ModelError(
         f"--model {spec}: no such file or folder, and not a plugin spec; expected a HF ClapModel folder "
         "(config.json, model.safetensors, processor files), an MS-CLAP or LAION-CLAP checkpoint (.pt/.pth) or package.module:factory"
+    )
+
+
+def _load_pe_audio(path: Path, variant: str, protocol: str, device: str, dtype: str, model_id: str | None) -> LoadedModel:
+    from clapbench.models import DTYPES
+    from clapbench.models.pe_audio import PeAudioAdapter
+
+    if protocol not in (None, "native"):
+        raise ModelError(f"--protocol {protocol}: {path} is a PE Audio folder, which takes the raw 48 kHz waveform its own feature extractor pads; only native applies")
+    model = PeAudioAdapter(path, variant, device=device, dtype=DTYPES[dtype])
+    preprocessing = {**model.describe(), "protocol": "native (the folder's saved feature-extractor settings, the task's templates)"}
+    return _folder_model(path, model, "pe-audio", variant, preprocessing, model_id, device, dtype)
+
+
+def _folder_model(path: Path, model, family: str, variant: str, preprocessing: dict, model_id: str | None, device: str, dtype: str) -> LoadedModel:
+    """A transformers folder's LoadedModel: named after the folder, its weight files hashed."""
+    return LoadedModel(
+        model=model,
+        model_id=slug(model_id or path.resolve().name),
+        model_id_given=model_id,
+        path=str(path.resolve()),
+        kind=family,
+        sha256=weights_sha256(path),
+        device=device,
+        dtype=dtype,
+        preprocessing=preprocessing,
+        family=family,
+        variant=variant,
     )

@@ -48,6 +48,7 @@ def check_model(loaded: LoadedModel, seconds: float = 3.0, seed: int = 0) -> dic
         problems.append(f"audio embeddings {audio.shape} and text embeddings {text.shape} do not share a space")
     if not finite:
         problems.append("embeddings hold NaN or infinite values")
+    optional = check_optional_methods(model, waves, loaded.sample_rate, audio, text, problems)
     similarity = (audio @ text.T).round(4).tolist() if not problems else None
     return {
         "model": loaded.model_id,
@@ -67,6 +68,44 @@ def check_model(loaded: LoadedModel, seconds: float = 3.0, seed: int = 0) -> dic
         "prompts": list(PROMPTS),
         "similarity": similarity,
         "elapsed_seconds": round(elapsed, 3),
+        "optional": optional,
         "problems": problems,
         "warnings": list(getattr(model, "warnings", [])),
     }
+
+
+def check_optional_methods(model: Any, waves: list[np.ndarray], sample_rate: int, audio: np.ndarray, text: np.ndarray, problems: list[str]) -> dict[str, str]:
+    """Check what a model offers beyond the required contract; each finding is 'absent', 'ok' or why not (also in ``problems``)."""
+    from clapbench.errors import ModelError
+    from clapbench.models.protocol import check_frames, has_frames
+
+    out: dict[str, str] = {}
+    prepare, embed_features = getattr(model, "audio_preprocessor", None), getattr(model, "embed_audio_features", None)
+    if (prepare is None) != (embed_features is None):
+        out["fast_path"] = "audio_preprocessor and embed_audio_features come together; only one is defined"
+    elif prepare is None:
+        out["fast_path"] = "absent"
+    else:
+        # the fast path must give what embed_audio gives, or results would depend on which one ran
+        direct = np.asarray(model.embed_audio(waves), dtype=np.float32)
+        fast = audio if audio.shape == direct.shape else None
+        gap = float(np.abs(fast - direct).max() / max(np.abs(direct).max(), 1e-12)) if fast is not None else np.inf
+        out["fast_path"] = "ok" if gap <= 1e-4 else f"embed_audio_features(audio_preprocessor(w)) differs from embed_audio(w) by {gap:.3g} of its scale"
+    if not has_frames(model):
+        out["frames"] = "absent" if getattr(model, "embed_audio_frames", None) is None else "embed_audio_frames without frame_rate"
+    else:
+        try:
+            frames = check_frames(model.embed_audio_frames(waves), len(waves))
+            rate = float(model.frame_rate)
+            expected = [len(w) / sample_rate * rate for w in waves]
+            if frames[0].shape[1] != text.shape[1]:
+                out["frames"] = f"frame embeddings have {frames[0].shape[1]} dimensions, text embeddings {text.shape[1]}"
+            elif any(abs(len(f) - e) > 1 + 0.05 * e for f, e in zip(frames, expected)):
+                out["frames"] = f"{[len(f) for f in frames]} frames for clips that hold {[round(e, 1) for e in expected]} frames at {rate:g}/s"
+            else:
+                out["frames"] = f"ok ({rate:g} frames/s, {[len(f) for f in frames]} frames)"
+        except ModelError as exc:
+            out["frames"] = str(exc)
+    out["describe"] = "ok" if callable(getattr(model, "describe", None)) else "absent"
+    problems.extend(f"{k}: {v}" for k, v in out.items() if v not in ("ok", "absent") and not v.startswith("ok "))
+    return out

@@ -21,6 +21,8 @@ class AudioTextModel(Protocol):
     Optional, for provenance: ``describe() -> dict`` (clip policy, etc.).
     Optional: ``resampled_length``, how many samples a resampled clip has (a key of
     clapbench.audio.decode.LENGTH_RULES; "round", soxr's own, when absent).
+    Optional, for the frame probes: ``embed_audio_frames(waves) -> list of (T_i, D) arrays`` in the text space,
+    with ``frame_rate`` (frames per second; frame t covers [t, t + 1) / frame_rate seconds of the clip).
     """
 
     sample_rate: int
@@ -63,5 +65,27 @@ def check_embeddings(array: Any, n: int, what: str) -> np.ndarray:
     if out.ndim != 2 or out.shape[0] != n:
         raise ModelError(f"{what} returned shape {tuple(out.shape)}; expected ({n}, D)")
     if not np.isfinite(out).all():
+        raise ModelError(f"{what} returned NaN or infinite values")
+    return out
+
+
+def has_frames(model: Any) -> bool:
+    """Whether a model offers frame embeddings (``embed_audio_frames`` and ``frame_rate``)."""
+    return callable(getattr(model, "embed_audio_frames", None)) and getattr(model, "frame_rate", None) is not None
+
+
+def check_frames(frames: Any, n: int, what: str = "embed_audio_frames") -> list[np.ndarray]:
+    """Validate frame embeddings: n finite (T_i, D) float arrays sharing D, each with at least one frame."""
+    from clapbench.errors import ModelError
+
+    out = [np.asarray(f, dtype=np.float32) for f in frames] if isinstance(frames, (list, tuple)) else None
+    if out is None or len(out) != n:
+        raise ModelError(f"{what} returned {type(frames).__name__} of {len(frames) if hasattr(frames, '__len__') else '?'} entries; expected a list of {n} (T_i, D) arrays")
+    dims = {f.shape[1] for f in out if f.ndim == 2}
+    bad = [i for i, f in enumerate(out) if f.ndim != 2 or f.shape[0] == 0]
+    if bad or len(dims) > 1:
+        shapes = ", ".join(str(tuple(f.shape)) for f in out[:4])
+        raise ModelError(f"{what} returned arrays of shapes {shapes}...; expected (T_i, D) with T_i >= 1 and one D for all clips")
+    if not all(np.isfinite(f).all() for f in out):
         raise ModelError(f"{what} returned NaN or infinite values")
     return out
