@@ -203,7 +203,7 @@ def _score_table(results: list[dict]) -> Table:
         m = r["main_metric"]
         lo, hi = r["ci95"][m]
         name = r["task"] + (f"/{r['variant']}" if r.get("variant") else "") + (" [yellow](limited)[/]" if r.get("limited") else "")
-        table.add_row(name, m, f"{r['main_score']:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(r["n_items"]), f"{r['chance']:.4f}", f"{r['seconds']:.1f}")
+        table.add_row(name, m, f"{r['main_score']:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(r["n_items"]), "-" if r.get("chance") is None else f"{r['chance']:.4f}", f"{r['seconds']:.1f}")
     return table
 
 
@@ -253,7 +253,7 @@ def tasks(data_root, data, tasks_dirs, domains, group_names, as_json):
         row = [name, spec.domain, evaluation, str(count or "—"), spec.main_metric, chance]
         if data_root or locations:
             if name in locations or data_root:
-                found = data_present(find_location(name, locations, data_root), spec.dataset)
+                found = data_present(find_location(name, locations, data_root, spec.dataset.get("shares_data_with")), spec.dataset)
                 row.append("[green]found[/]" if found else "[red]missing[/]")
             else:
                 row.append("[dim]not given[/]")
@@ -386,6 +386,21 @@ def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluatio
                 cells.append(f"{100 * float(v):.2f}" + ("" if complete else " [yellow](incomplete)[/]"))
         rich_table.add_row(*cells)
     print_table(console, rich_table)
+    if task_names:
+        _group_coverage(table, domains, {n.strip(): named[n.strip()] for n in task_names.split(",") if n.strip() in named})
+
+
+def _group_coverage(table, domains: dict[str, str], chosen_groups: dict[str, list[str]]) -> None:
+    """For each named group, which of its tasks each model's mean covers (e.g. msclap-2023 without a captioner)."""
+    from clapbench.results.leaderboard import task_column
+
+    for group, members in chosen_groups.items():
+        for _, row in table.iterrows():
+            if row.get("source", "measured") != "measured":
+                continue
+            missing = [t for t in members if (v := row.get(task_column(domains.get(t, "other"), t))) is None or v != v]
+            line = f"{row['model']}: the {group} mean covers {len(members) - len(missing)} of its {len(members)} tasks"
+            console.print(escape(line + (f" (missing: {', '.join(missing)})" if missing else "")), highlight=False, soft_wrap=True)
 
 
 @cli.command("check-model")

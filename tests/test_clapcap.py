@@ -100,9 +100,12 @@ def test_generated_token_ids_equal_the_original(golden, gpt2_tokenizer, one_thre
         options = BeamOptions(kw["beam_size"], kw["entry_length"], kw["temperature"])
         assert model.stop_token_index == setting["stop_token_id"]
         expected = [row[:length] for row, length in zip(z[f"{setting['name']}_ids"].tolist(), z[f"{setting['name']}_lengths"].tolist())]
-        ids = [generate_beam(model.net.gpt, prefix[i : i + 1], model.stop_token_index, options)[0] for i in range(len(windows))]
+        # 67 steps of 5 beams: the defaults on the long (cropped) clip only, to keep the test short
+        clips = [len(windows) - 1] if setting["name"] == "default" else range(len(windows))
+        expected = [expected[i] for i in clips]
+        ids = [generate_beam(model.net.gpt, prefix[i : i + 1], model.stop_token_index, options)[0] for i in clips]
         assert ids == expected, setting["name"]
-        assert [model.tokenizer.decode(i).capitalize() for i in ids] == setting["captions"], setting["name"]
+        assert [model.tokenizer.decode(i).capitalize() for i in ids] == [setting["captions"][i] for i in clips], setting["name"]
     assert z["default_lengths"].tolist() == [67] * len(waves)  # the length limit
     assert set(z["stop-heavy_lengths"].tolist()) == {2}  # stopped early
     with torch.no_grad():
