@@ -25,7 +25,7 @@ from clapbench.models.arch.mapper import TransformerMapper
 from clapbench.models.arch.text import legacy_text_buffers, text_config
 from clapbench.models.beam_search import BeamOptions, generate_beam
 from clapbench.models.checkpoint import build_strict
-from clapbench.models.msclap import HOP, VERSIONS, MSClapPreprocessor, Projection, _HTSATWrapper, _Tower
+from clapbench.models.msclap import HOP, VERSIONS, MSClapPreprocessor, Projection, _HTSATWrapper, _Tower, clip_policy
 from clapbench.models.protocols import Protocol
 from clapbench.models.tokenizer_files import check_vocabulary, find_tokenizer_folder, load_tokenizer
 
@@ -114,16 +114,7 @@ class ClapCapModel:
             "family": self.family,
             "variant": self.variant,
             "audio_encoder": self.architecture,
-            "protocol": p.name,
-            "protocol_source": p.source,
-            "sample_rate": p.sample_rate,
-            "clip_seconds": p.clip_seconds,
-            "clip_samples": p.clip_samples,
-            "short_clips": "repeated whole and cut to exactly the window (no zeros)",
-            "long_clips": "a random window start in [0, len - window), seeded per clip",
-            "crop_seed": self.seed,
-            "channels": "averaged to mono by clapbench; msclap's own loader concatenates the channels end to end (reshape(-1)), a quirk not reproduced",
-            "resampling": "soxr HQ (msclap resamples with torchaudio's sinc Resample; no difference for 44.1 kHz files)",
+            **clip_policy(p, self.seed),
             "mel": {"n_fft": self.net.audio_net.cfg.n_fft, "hop": HOP, "mel_bins": self.net.audio_net.cfg.mel_bins},
             "prompt": None,
             "captioner": {
