@@ -40,6 +40,16 @@ class Group(click.Group):
             sys.exit(130)
 
 
+def _decoding(beam_size, entry_length, temperature, stop_token):
+    """A captioner's BeamOptions when any decoding option is given (None: the original's defaults)."""
+    if beam_size is None and entry_length is None and temperature is None and stop_token is None:
+        return None
+    from clapbench.models.beam_search import BeamOptions
+
+    given = dict(beam_size=beam_size, entry_length=entry_length, temperature=temperature, stop_token=stop_token)
+    return BeamOptions(**{k: v for k, v in given.items() if v is not None})
+
+
 def _parse_data(values: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for value in values:
@@ -69,9 +79,13 @@ def _override_prompts(specs: list, values: tuple[str, ...]) -> list:
 
 
 def _model_options(fn):
-    """--family, --protocol, --tokenizer: how a checkpoint file is read and evaluated."""
+    """--family, --protocol, --tokenizer: how a checkpoint file is read and evaluated; a captioner's beam search."""
     from clapbench.models.protocols import FAMILY_CHOICES, PROTOCOL_NAMES
 
+    fn = click.option("--stop-token", help="Captioner: the string whose first token ends a caption (default: msclap's ' <|endoftext|>').")(fn)
+    fn = click.option("--temperature", type=float, help="Captioner: softmax temperature of the beam search (default 1, as msclap's generate_caption).")(fn)
+    fn = click.option("--entry-length", type=int, help="Captioner: the most tokens a caption gets (default 67, as msclap).")(fn)
+    fn = click.option("--beam-size", type=int, help="Captioner (clapcap): beams of the beam search (default 5, as msclap).")(fn)
     fn = click.option("--tokenizer", type=click.Path(), help="Folder with the text tower's tokenizer files (default: the local HuggingFace cache).")(fn)
     fn = click.option("--protocol", default="native", show_default=True, type=click.Choice(PROTOCOL_NAMES), help="Preprocessing and prompt preset; native is the family's own.")(fn)
     return click.option("--family", type=click.Choice(FAMILY_CHOICES), help="Checkpoint family (default: detected from the weights).")(fn)
@@ -111,7 +125,7 @@ def cli():
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Embedding cache folder (default: $XDG_CACHE_HOME/clapbench or ~/.cache/clapbench).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write cached embeddings.")
 @_model_options
-def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache, family, protocol, tokenizer):
+def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache, family, protocol, tokenizer, beam_size, entry_length, temperature, stop_token):
     """Evaluate a model on tasks and write one result file per task."""
     from clapbench.errors import TaskError
     from clapbench.models import load_model
@@ -164,7 +178,8 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         no_cache=no_cache,
         invocation=effective_options(click.get_current_context()),
     )
-    loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol, tokenizer=tokenizer)
+    loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol, tokenizer=tokenizer,
+                        decoding=_decoding(beam_size, entry_length, temperature, stop_token))
     specs = apply_prompt(specs, loaded, user_templates=bool(templates))
     console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")
     if loaded.model_id_given and loaded.model_id_given != loaded.model_id:
@@ -188,7 +203,7 @@ def _score_table(results: list[dict]) -> Table:
         m = r["main_metric"]
         lo, hi = r["ci95"][m]
         name = r["task"] + (f"/{r['variant']}" if r.get("variant") else "") + (" [yellow](limited)[/]" if r.get("limited") else "")
-        table.add_row(name, m, f"{r['main_score']:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(r["n_items"]), f"{r['chance']:.4f}", f"{r['seconds']:.1f}")
+        table.add_row(name, m, f"{r['main_score']:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(r["n_items"]), "-" if r.get("chance") is None else f"{r['chance']:.4f}", f"{r['seconds']:.1f}")
     return table
 
 
@@ -238,7 +253,7 @@ def tasks(data_root, data, tasks_dirs, domains, group_names, as_json):
         row = [name, spec.domain, evaluation, str(count or "—"), spec.main_metric, chance]
         if data_root or locations:
             if name in locations or data_root:
-                found = data_present(find_location(name, locations, data_root), spec.dataset)
+                found = data_present(find_location(name, locations, data_root, spec.dataset.get("shares_data_with")), spec.dataset)
                 row.append("[green]found[/]" if found else "[red]missing[/]")
             else:
                 row.append("[dim]not given[/]")
@@ -371,6 +386,21 @@ def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluatio
                 cells.append(f"{100 * float(v):.2f}" + ("" if complete else " [yellow](incomplete)[/]"))
         rich_table.add_row(*cells)
     print_table(console, rich_table)
+    if task_names:
+        _group_coverage(table, domains, {n.strip(): named[n.strip()] for n in task_names.split(",") if n.strip() in named})
+
+
+def _group_coverage(table, domains: dict[str, str], chosen_groups: dict[str, list[str]]) -> None:
+    """For each named group, which of its tasks each model's mean covers (e.g. msclap-2023 without a captioner)."""
+    from clapbench.results.leaderboard import task_column
+
+    for group, members in chosen_groups.items():
+        for _, row in table.iterrows():
+            if row.get("source", "measured") != "measured":
+                continue
+            missing = [t for t in members if (v := row.get(task_column(domains.get(t, "other"), t))) is None or v != v]
+            line = f"{row['model']}: the {group} mean covers {len(members) - len(missing)} of its {len(members)} tasks"
+            console.print(escape(line + (f" (missing: {', '.join(missing)})" if missing else "")), highlight=False, soft_wrap=True)
 
 
 @cli.command("check-model")
@@ -380,22 +410,25 @@ def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluatio
 @click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16", "float16"]))
 @click.option("--seconds", default=3.0, show_default=True, type=click.FloatRange(min=0.1), help="Length of each generated clip.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def check_model_command(model_spec, family, protocol, tokenizer, device, dtype, seconds, as_json):
-    """Load a model, embed generated audio and a few prompts, and report what came out."""
+def check_model_command(model_spec, family, protocol, tokenizer, beam_size, entry_length, temperature, stop_token, device, dtype, seconds, as_json):
+    """Load a model, embed generated audio and a few prompts (and caption the audio, for a captioner); report what came out."""
     import json
 
     from clapbench.errors import ModelError
     from clapbench.models import load_model
     from clapbench.models.check import check_model
 
-    loaded = load_model(model_spec, device=device, dtype=dtype, family=family, protocol=protocol, tokenizer=tokenizer)
+    loaded = load_model(model_spec, device=device, dtype=dtype, family=family, protocol=protocol, tokenizer=tokenizer,
+                        decoding=_decoding(beam_size, entry_length, temperature, stop_token))
     report = check_model(loaded, seconds=seconds)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         table = Table(title=f"check-model {escape(loaded.model_id)}", show_header=False)
-        for key in ("family", "variant", "parameters", "embedding_dim", "sample_rate", "protocol", "clip_seconds", "prompt", "finite", "normalised", "max_norm_error", "elapsed_seconds"):
-            value = report[key]
+        for key in ("family", "variant", "parameters", "embedding_dim", "sample_rate", "protocol", "clip_seconds", "prompt", "text_encoder", "finite", "normalised", "max_norm_error", "captions", "elapsed_seconds"):
+            value = report.get(key)
+            if key == "captions" and value is None:
+                continue
             table.add_row(key, escape(f"{value:,}" if key == "parameters" and value is not None else str(value)))
         for key, value in report["optional"].items():
             table.add_row(f"optional {key}", escape(value))

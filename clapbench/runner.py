@@ -96,6 +96,16 @@ def frames_skip_message(spec: TaskSpec, loaded: LoadedModel) -> str | None:
     return None
 
 
+def missing_capability(eval_type: str, model) -> str | None:
+    """Why ``model`` cannot run an evaluation of this type (None: it can): captioning needs ``caption``,
+    the evaluations that embed prompts or captions need ``embed_text`` (a captioner may have no text tower)."""
+    if eval_type == "captioning":
+        return None if callable(getattr(model, "caption", None)) else "the model has no captioner (the optional caption(waves) of the model contract)"
+    if eval_type != "linear-probe" and not callable(getattr(model, "embed_text", None)):
+        return "the model has no text encoder (embed_text); it runs captioning tasks and the linear probe"
+    return None
+
+
 def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: Console) -> dict[str, Any] | None:
     """Evaluate one task and write its result file(s); the first result written, None when all are kept."""
     results = run_task_evaluations(spec, loaded, options, console)
@@ -111,6 +121,12 @@ def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOption
     planned = task_evaluations(spec, options)
     if not planned:
         console.print(f"[yellow]{spec.name}[/]: the linear probe applies to classification tasks; skipped")
+        return []
+    lacking = [(t, v, why) for t, v in planned if (why := missing_capability(t, loaded.model))]
+    for _, _, why in lacking:
+        console.print(f"[yellow]{spec.name}[/]: skipped, {why}")
+    planned = [(t, v) for t, v in planned if not missing_capability(t, loaded.model)]
+    if not planned:
         return []
     if options.folds and any(variant == PROBE_VARIANT for _, variant in planned):
         raise TaskError(f"task {spec.name}: --folds cannot be combined with --eval linear-probe; the probe always tests every official fold in turn, training on the others")
@@ -158,6 +174,8 @@ def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOption
 
 
 def _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_record) -> dict[str, Any]:
+    # An evaluation may report another main metric than the task file's (captioning without SPICE: CIDEr-D).
+    main = outcome.extra.get("main_metric", spec.main_metric)
     return {
         "task": spec.name,
         "task_version": spec.version,
@@ -165,8 +183,8 @@ def _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_r
         "evaluation": eval_type,
         "model": {"id": loaded.model_id, "id_given": loaded.model_id_given, "path": loaded.path, "kind": loaded.kind, "family": loaded.family, "variant": loaded.variant},
         "model_sha": loaded.sha256,
-        "main_metric": spec.main_metric,
-        "main_score": outcome.metrics[spec.main_metric],
+        "main_metric": main,
+        "main_score": outcome.metrics[main],
         "metrics": outcome.metrics,
         "ci95": outcome.ci95,
         "bootstrap": {"resamples": options.n_resamples, "seed": options.seed, "method": "percentile, items resampled with replacement"},

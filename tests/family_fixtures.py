@@ -200,3 +200,21 @@ def tiny_msclap_checkpoint(path: Path, tokenizer_dir: Path, version: str, seed: 
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": state}, path)
     return path
+
+
+def tiny_clapcap_checkpoint(path: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
+    """A clapcap-format file ({'model': state dict}): a small HTS-AT, a 1-layer mapper (prefix 4) and a small GPT-2."""
+    from clapbench.models.arch.htsat import HTSAT, HTSATConfig
+    from clapbench.models.clapcap import ClapCapNet
+    from clapbench.models.msclap import HOP, VERSIONS, _HTSATWrapper
+
+    v = VERSIONS["2023"]
+    cfg = HTSATConfig(**TINY_HTSAT)
+    gpt = tiny_text_config("gpt2", vocab_size(tokenizer_dir))
+    mapper = dict(dim_clip=32, dim_embedding=gpt.n_embd, prefix_length=4, clip_length=4, num_layers=1)
+    net = ClapCapNet(_HTSATWrapper(HTSAT(cfg, v.mel_rate, HOP, v.fmin, v.fmax)), cfg.num_features, 32, mapper, gpt)
+    state = seeded_state(net.state_dict(), seed)
+    state["gpt.lm_head.weight"] = state["gpt.transformer.wte.weight"].clone()  # tied in GPT-2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": state}, path)
+    return path

@@ -36,7 +36,7 @@ class CheckRow:
 
 def check_task(spec: TaskSpec, data: dict[str, str], data_root: str | None) -> CheckRow:
     try:
-        location = find_location(spec.name, data, data_root)
+        location = find_location(spec.name, data, data_root, spec.dataset.get("shares_data_with"))
     except ClapbenchError as exc:
         return CheckRow(spec.name, MISSING, problem=str(exc))
     row = CheckRow(spec.name, MISSING, str(location.path), location.format)

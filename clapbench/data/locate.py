@@ -27,8 +27,17 @@ class DataLocation:
         return "hf-parquet" if self.hf else "layout"
 
 
-def find_location(task_name: str, data: dict[str, str], data_root: str | None) -> DataLocation:
-    """Where the task's data should be; the folder may not exist (see locate_dataset)."""
+def find_location(task_name: str, data: dict[str, str], data_root: str | None, shared: str | None = None) -> DataLocation:
+    """Where the task's data should be; the folder may not exist (see locate_dataset).
+
+    ``shared`` names another task whose dataset this one reads (a task file's ``dataset.shares_data_with``:
+    clotho-captioning reads clotho's clips): its --data entry or DIR/<shared>/ is used when the task has none.
+    """
+    if shared and task_name not in data:
+        if shared in data:
+            return find_location(shared, data, None)
+        if data_root is not None and not (Path(data_root).expanduser() / task_name).is_dir():
+            return DataLocation(task_name, Path(data_root).expanduser() / shared, False, f"--data-root {data_root} (the data of task {shared})")
     if task_name in data:
         value = data[task_name]
         hf = value.startswith(HF_PREFIX)
@@ -40,7 +49,7 @@ def find_location(task_name: str, data: dict[str, str], data_root: str | None) -
 
 
 def locate_dataset(task_name: str, data: dict[str, str], data_root: str | None, dataset_spec: dict[str, Any] | None = None) -> DataLocation:
-    location = find_location(task_name, data, data_root)
+    location = find_location(task_name, data, data_root, (dataset_spec or {}).get("shares_data_with"))
     if not location.path.is_dir():
         raise DataError(f"{location.path}: dataset folder for task {task_name} not found (from {location.origin})"
                         + (layout_hint(location, dataset_spec) if dataset_spec is not None else ""))

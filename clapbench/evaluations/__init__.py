@@ -88,7 +88,7 @@ def evaluation(name: str):
 
 def get_evaluation(name: str) -> Evaluation:
     # Importing the modules registers their evaluations.
-    from clapbench.evaluations import linear_probe, retrieval, zero_shot  # noqa: F401
+    from clapbench.evaluations import captioning, linear_probe, retrieval, zero_shot  # noqa: F401
     from clapbench.temporal import frames, order, zste  # noqa: F401
 
     if name not in EVALUATIONS:

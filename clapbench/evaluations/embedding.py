@@ -150,3 +150,29 @@ def _assemble(n: int, found: dict[int, np.ndarray], missing: list[int], computed
     if new is not None:
         out[np.asarray(missing, dtype=np.int64)] = new
     return out
+
+
+def caption_clips(loaded: LoadedModel, paths: Sequence[str], batch_size: int = 32, workers: int | None = None,
+                  progress: Progress | None = None, description: str = "captioning") -> list[str]:
+    """One generated caption per clip, in the order of ``paths`` (decoding in worker processes, as embed_clips).
+
+    A model with ``audio_preprocessor`` and ``caption_features`` gets its windows prepared in the workers;
+    otherwise ``caption`` receives the decoded waves. Captions are not cached.
+    """
+    from clapbench.errors import ModelError
+
+    model = loaded.model
+    prepare = getattr(model, "audio_preprocessor", None)
+    generate = getattr(model, "caption_features", None)
+    if prepare is None or generate is None:
+        prepare, generate = None, model.caption
+    out: list[str] = []
+    task = progress.add_task(description, total=len(paths)) if progress else None
+    for _, batch in iter_prepared(list(paths), loaded.sample_rate, batch_size, prepare=prepare, workers=workers):
+        captions = generate(batch)
+        if not isinstance(captions, list) or len(captions) != len(batch) or not all(isinstance(c, str) for c in captions):
+            raise ModelError(f"caption() returned {type(captions).__name__} for {len(batch)} clips; expected a list of {len(batch)} strings")
+        out.extend(captions)
+        if progress is not None:
+            progress.advance(task, len(batch))
+    return out

@@ -42,9 +42,11 @@ def resolve_device(device: str) -> str:
 
 def load_model(
     spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0, model_id: str | None = None,
-    family: str | None = None, protocol: str = "native", tokenizer: str | None = None,
+    family: str | None = None, protocol: str = "native", tokenizer: str | None = None, decoding=None,
 ) -> LoadedModel:
-    """Load ``spec``: a HF ClapModel folder, an MS-CLAP or LAION-CLAP checkpoint file, or a plugin ``package.module:factory``."""
+    """Load ``spec``: a HF ClapModel folder, an MS-CLAP, clapcap or LAION-CLAP checkpoint file, or a plugin ``package.module:factory``.
+
+    ``decoding`` (a ``beam_search.BeamOptions``) sets a captioner's beam search; None keeps its defaults."""
     from clapbench.models import DTYPES
     from clapbench.models.families import CHECKPOINT_SUFFIXES, load_checkpoint_model
     from clapbench.models.hf_clap import HFClapModel, is_hf_clap_folder
@@ -57,7 +59,7 @@ def load_model(
         raise ModelError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
     path = Path(spec).expanduser()
     if path.is_file() and (family not in (None, "hf") or path.suffix in CHECKPOINT_SUFFIXES):
-        model = load_checkpoint_model(path, family, protocol, tokenizer, device=device, dtype=DTYPES[dtype], seed=seed)
+        model = load_checkpoint_model(path, family, protocol, tokenizer, device=device, dtype=DTYPES[dtype], seed=seed, decoding=decoding)
         return LoadedModel(
             model=model,
             model_id=slug(model_id or path.resolve().stem),
@@ -73,6 +75,8 @@ def load_model(
         )
     if path.is_dir() and family not in (None, "hf"):
         raise ModelError(f"--family {family}: {path} is a folder; MS-CLAP and LAION-CLAP checkpoints are single .pt/.pth files")
+    if decoding is not None and not path.is_file():
+        raise ModelError(f"--model {spec}: --beam-size, --entry-length, --temperature and --stop-token apply to clapcap checkpoints only")
     if path.is_dir() and tokenizer is not None:
         raise ModelError(f"--tokenizer: {path} is a transformers ClapModel folder, which carries its own tokenizer")
     if path.is_dir() and pe_audio_variant(path) is not None:

@@ -1,4 +1,5 @@
-"""`clapbench check-model`: load a model, embed a few seconds of generated audio and a few prompts, report."""
+"""`clapbench check-model`: load a model, embed a few seconds of generated audio and a few prompts, caption the
+audio when the model captions, report."""
 
 from __future__ import annotations
 
@@ -37,11 +38,18 @@ def check_model(loaded: LoadedModel, seconds: float = 3.0, seed: int = 0) -> dic
         audio = np.asarray(embed_features([prepare(w) for w in waves]), dtype=np.float32)
     else:
         audio = np.asarray(model.embed_audio(waves), dtype=np.float32)
-    text = np.asarray(model.embed_text(list(PROMPTS)), dtype=np.float32)
+    has_text = callable(getattr(model, "embed_text", None))  # a captioner such as clapcap has no text tower
+    text = np.asarray(model.embed_text(list(PROMPTS)), dtype=np.float32) if has_text else np.zeros((len(PROMPTS), audio.shape[-1]), dtype=np.float32)
+    problems = []
+    captions = None
+    if callable(getattr(model, "caption", None)):
+        captions = model.caption(waves)
+        if not isinstance(captions, list) or len(captions) != len(waves) or not all(isinstance(c, str) for c in captions):
+            problems.append(f"caption() returned {type(captions).__name__} {captions!r:.80}; expected a list of {len(waves)} strings")
+            captions = None
     elapsed = time.perf_counter() - started
     finite = bool(np.isfinite(audio).all() and np.isfinite(text).all())
-    norms = np.concatenate([np.linalg.norm(audio, axis=1), np.linalg.norm(text, axis=1)]) if finite else np.array([np.nan])
-    problems = []
+    norms = np.concatenate([np.linalg.norm(audio, axis=1), *([np.linalg.norm(text, axis=1)] if has_text else [])]) if finite else np.array([np.nan])
     if audio.shape[0] != len(waves) or text.shape[0] != len(PROMPTS):
         problems.append(f"got {audio.shape[0]} audio and {text.shape[0]} text embeddings for {len(waves)} clips and {len(PROMPTS)} prompts")
     if audio.ndim != 2 or text.ndim != 2 or audio.shape[-1] != text.shape[-1]:
@@ -49,7 +57,7 @@ def check_model(loaded: LoadedModel, seconds: float = 3.0, seed: int = 0) -> dic
     if not finite:
         problems.append("embeddings hold NaN or infinite values")
     optional = check_optional_methods(model, waves, loaded.sample_rate, audio, text, problems)
-    similarity = (audio @ text.T).round(4).tolist() if not problems else None
+    similarity = (audio @ text.T).round(4).tolist() if not problems and has_text else None
     return {
         "model": loaded.model_id,
         "path": loaded.path,
@@ -65,8 +73,10 @@ def check_model(loaded: LoadedModel, seconds: float = 3.0, seed: int = 0) -> dic
         "normalised": bool(finite and np.abs(norms - 1).max() < 1e-3),
         "max_norm_error": float(np.abs(norms - 1).max()) if finite else None,
         "audio_clips": [f"{k} ({seconds:g} s)" for k in SOUNDS],
-        "prompts": list(PROMPTS),
+        "prompts": list(PROMPTS) if has_text else [],
+        "text_encoder": has_text,
         "similarity": similarity,
+        "captions": captions,
         "elapsed_seconds": round(elapsed, 3),
         "optional": optional,
         "problems": problems,

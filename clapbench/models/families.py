@@ -16,8 +16,10 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
 
 def detect_family(state: dict[str, torch.Tensor]) -> str | None:
-    """'msclap-2022', 'msclap-2023', 'laion', or None for a layout clapbench does not know."""
+    """'msclap-2022', 'msclap-2023', 'clapcap', 'laion', or None for a layout clapbench does not know."""
     keys = list(state)
+    if all(any(k.startswith(p) for k in keys) for p in ("clap.", "clap_project.", "gpt.")):
+        return "clapcap"  # MS-CLAP's captioner: audio encoder, mapper, GPT-2 decoder
     if any(k.startswith("audio_encoder.") for k in keys) and any(k.startswith("caption_encoder.") for k in keys):
         gpt2 = "caption_encoder.base.wte.weight" in state
         htsat = any(k.startswith("audio_encoder.base.htsat.") for k in keys)
@@ -34,19 +36,20 @@ def unknown_layout(path: Path, state: dict[str, torch.Tensor]) -> str:
             f"{path}: a transformers ClapModel state dict; pass the folder save_pretrained writes "
             "(config.json, model.safetensors and the processor files) instead"
         )
-    if any(k.startswith(("clap.", "gpt.")) for k in keys):
-        return f"{path}: looks like MS-CLAP's captioning model (clapcap); clapbench evaluates the CLAP_weights_2022/2023 checkpoints"
     sample = ", ".join(keys[:4]) or "none"
     return (
         f"{path}: not a CLAP checkpoint layout clapbench knows (first keys: {sample}); expected MS-CLAP "
-        "(audio_encoder.*, caption_encoder.*, logit_scale) or LAION-CLAP (audio_branch.*, text_branch.*, "
-        "logit_scale_a/t); --family msclap-2022|msclap-2023|laion forces one and names the first key that does not fit"
+        "(audio_encoder.*, caption_encoder.*, logit_scale), MS-CLAP's captioner clapcap (clap.*, clap_project.*, gpt.*) "
+        "or LAION-CLAP (audio_branch.*, text_branch.*, logit_scale_a/t); --family msclap-2022|msclap-2023|clapcap|laion "
+        "forces one and names the first key that does not fit"
     )
 
 
 def load_checkpoint_model(path: Path, family: str | None = None, protocol: str = "native", tokenizer: str | None = None,
-                          device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
-    """A model adapter (MSClapModel or LaionClapModel) for a checkpoint file."""
+                          device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0, decoding=None):
+    """A model adapter (MSClapModel, ClapCapModel or LaionClapModel) for a checkpoint file.
+
+    ``decoding`` (a BeamOptions) applies to captioners; None keeps the original's settings."""
     if family == "hf":
         raise ModelError(f"--family hf: {path} is a file; a transformers ClapModel is a folder (config.json, model.safetensors, processor files)")
     state = read_state_dict(path)
@@ -55,6 +58,12 @@ def load_checkpoint_model(path: Path, family: str | None = None, protocol: str =
         raise ModelError(unknown_layout(path, state))
     preset = resolve_protocol(protocol, family)
     source = str(path)
+    if family == "clapcap":
+        from clapbench.models.clapcap import ClapCapModel
+
+        return ClapCapModel(state, source, preset, tokenizer=tokenizer, device=device, dtype=dtype, seed=seed, decoding=decoding)
+    if decoding is not None:
+        raise ModelError(f"{path}: --beam-size, --entry-length, --temperature and --stop-token apply to captioners (clapcap); this is a {family} checkpoint")
     if family.startswith("msclap-"):
         from clapbench.models.msclap import MSClapModel
 

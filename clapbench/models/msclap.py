@@ -143,6 +143,25 @@ class MSClapPreprocessor:
         return repeat_cut(wave, self.protocol.clip_samples, clip_rng(wave, self.seed))
 
 
+def clip_policy(p: Protocol, seed: int) -> dict[str, Any]:
+    """What the result records of msclap's clip handling (shared by the CLAP and clapcap checkpoints)."""
+    return {
+        "protocol": p.name,
+        "protocol_source": p.source,
+        "sample_rate": p.sample_rate,
+        "clip_seconds": p.clip_seconds,
+        "clip_samples": p.clip_samples,
+        "short_clips": "repeated whole and cut to exactly the window (no zeros)",
+        "long_clips": "a random window start in [0, len - window), seeded per clip",
+        "crop_seed": seed,
+        "crop_rng": "numpy default_rng seeded by (seed, crc32 of the clip's samples)",
+        "channels": "averaged to mono by clapbench; msclap's own loader concatenates the channels end to end (reshape(-1)), a quirk not reproduced",
+        "resampling": "soxr HQ (msclap resamples with torchaudio's sinc Resample, another filter; no difference for 44.1 kHz files)",
+        "resampled_length": p.resampled_length,
+        "resampled_length_rule": LENGTH_RULES[p.resampled_length],
+    }
+
+
 class MSClapModel:
     """clapbench's model contract over an MS-CLAP checkpoint."""
 
@@ -185,19 +204,7 @@ class MSClapModel:
             "family": self.family,
             "variant": self.variant,
             "audio_encoder": self.architecture,
-            "protocol": p.name,
-            "protocol_source": p.source,
-            "sample_rate": p.sample_rate,
-            "clip_seconds": p.clip_seconds,
-            "clip_samples": p.clip_samples,
-            "short_clips": "repeated whole and cut to exactly the window (no zeros)",
-            "long_clips": "a random window start in [0, len - window), seeded per clip",
-            "crop_seed": self.seed,
-            "crop_rng": "numpy default_rng seeded by (seed, crc32 of the clip's samples)",
-            "channels": "averaged to mono by clapbench; msclap's own loader concatenates the channels end to end (reshape(-1)), a quirk not reproduced",
-            "resampling": "soxr HQ (msclap resamples with torchaudio's sinc Resample, another filter; no difference for 44.1 kHz files)",
-            "resampled_length": p.resampled_length,
-            "resampled_length_rule": LENGTH_RULES[p.resampled_length],
+            **clip_policy(p, self.seed),
             "mel": {
                 "n_fft": self.net.audio_net.cfg.n_fft, "hop": HOP, "mel_bins": self.net.audio_net.cfg.mel_bins,
                 "filter_bank": "the checkpoint's logmel_extractor.melW: " + self._filter_bank_origin(),

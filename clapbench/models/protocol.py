@@ -23,6 +23,9 @@ class AudioTextModel(Protocol):
     clapbench.audio.decode.LENGTH_RULES; "round", soxr's own, when absent).
     Optional, for the frame probes: ``embed_audio_frames(waves) -> list of (T_i, D) arrays`` in the text space,
     with ``frame_rate`` (frames per second; frame t covers [t, t + 1) / frame_rate seconds of the clip).
+    Optional, for captioning tasks: ``caption(waves) -> list[str]``, one caption per mono float32 array at
+    ``sample_rate``; a model without it skips those tasks. A captioner without a text tower (clapcap) may
+    leave out ``embed_text``: it then skips the tasks that need one.
     """
 
     sample_rate: int

@@ -82,13 +82,14 @@ PRESETS = {
 PROTOCOL_NAMES = ("native", *PRESETS)
 
 # --family values: "hf" is a transformers ClapModel folder; the others are checkpoint files.
-FAMILY_CHOICES = ("hf", "msclap-2022", "msclap-2023", "laion")
+FAMILY_CHOICES = ("hf", "msclap-2022", "msclap-2023", "clapcap", "laion")
 
 # Which presets make sense for a family: the same sample rate and a front end the weights carry.
-NATIVE = {"msclap-2022": "msclap-2022", "msclap-2023": "msclap-2023", "laion": "laion", "hf": "hf"}
+NATIVE = {"msclap-2022": "msclap-2022", "msclap-2023": "msclap-2023", "clapcap": "msclap-2023", "laion": "laion", "hf": "hf"}
 ALLOWED = {
     "msclap-2022": ("msclap-2022", "msclap-2023"),
     "msclap-2023": ("msclap-2023", "msclap-2022"),
+    "clapcap": ("msclap-2023", "msclap-2022"),  # the 2023 audio encoder; config_clapcap.yml: 44.1 kHz, 7 s
     "laion": ("laion", "laion-48k", "hf"),
     "hf": ("hf",),
 }

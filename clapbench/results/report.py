@@ -66,6 +66,7 @@ def build_report(results_dirs: Path | list[Path], task: str | None = None, publi
         _leaderboard_section(table, reported, main_metrics, by_model_task),
         _scores_section(tasks, models, by_model_task, reported, colours),
         _per_class_section(task, tasks, models, by_model_task, colours),
+        _caption_samples_section(tasks, models, by_model_task),
     ]
     if published:
         sections.append(_published_section(published_rows, main_metrics))
@@ -431,6 +432,37 @@ def _published_section(rows: list[PublishedNumber], main_metrics: dict[str, str]
         '<div class="scroll"><table id="published-table"><thead><tr><th>model</th><th>task</th><th>metric</th><th>value (%)</th>'
         f"<th>in leaderboard</th><th>source</th><th>note</th></tr></thead><tbody>{body}</tbody></table></div>"
     )
+
+
+# --- captioning: a sample of clips with their captions --------------------------------------------
+
+
+def _caption_samples_section(tasks: list[str], models: list[str], runs: dict) -> str:
+    """Per captioning task, the result's sampled clips: what each model wrote beside the references."""
+    blocks = []
+    for task in tasks:
+        have = [(m, runs[(m, task)]) for m in models if (m, task) in runs and runs[(m, task)].get("caption_samples")]
+        if not have:
+            continue
+        clips = list(dict.fromkeys(s["clip"] for _, r in have for s in r["caption_samples"]))
+        by_clip = {(m, s["clip"]): s for m, r in have for s in r["caption_samples"]}
+        rows = []
+        for clip in clips:
+            refs = next(by_clip[(m, clip)]["references"] for m, _ in have if (m, clip) in by_clip)
+            cells = "".join(
+                f'<td>{_e(by_clip[(m, clip)]["generated"])} <span class="meta">CIDEr-D {by_clip[(m, clip)]["CIDEr-D"]:.3f}</span></td>'
+                if (m, clip) in by_clip else "<td></td>" for m, _ in have
+            )
+            rows.append(f"<tr><td><code>{_e(clip)}</code></td>{cells}<td>{'<br>'.join(_e(c) for c in refs)}</td></tr>")
+        head = "".join(f"<th>{_e(m)}</th>" for m, _ in have)
+        blocks.append(
+            f'<h3>{_e(task)}</h3><div class="scroll"><table class="captions"><thead><tr><th>clip</th>{head}<th>references</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>'
+        )
+    if not blocks:
+        return ""
+    return ('<h2 id="captions">Captions</h2><p class="note">A seeded sample of clips per captioning task: each model\'s '
+            "generated caption (with its clip's CIDEr-D) and the references.</p>" + "".join(blocks))
 
 
 # --- provenance ----------------------------------------------------------------------------------
