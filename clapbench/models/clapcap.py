@@ -25,7 +25,7 @@ from clapbench.models.arch.mapper import TransformerMapper
 from clapbench.models.arch.text import legacy_text_buffers, text_config
 from clapbench.models.beam_search import BeamOptions, generate_beam
 from clapbench.models.checkpoint import build_strict
-from clapbench.models.msclap import HOP, VERSIONS, MSClapPreprocessor, Projection, _HTSATWrapper, _Tower, clip_policy
+from clapbench.models.msclap import HOP, VERSIONS, Projection, _HTSATWrapper, _Tower, clip_policy, place_audio_model
 from clapbench.models.protocols import Protocol
 from clapbench.models.tokenizer_files import check_vocabulary, find_tokenizer_folder, load_tokenizer
 
@@ -93,13 +93,7 @@ class ClapCapModel:
         self.decoding = decoding or BeamOptions()
         check_decoding(self.decoding)
         self.stop_token_index = int(self.tokenizer.encode(self.decoding.stop_token)[0])
-        net.eval().to(device=device, dtype=dtype)
-        net.audio_net.spectrogram_extractor.float()
-        net.audio_net.logmel_extractor.float()
-        self.net, self.device, self.dtype = net, torch.device(device), dtype
-        self.protocol = protocol
-        self.audio_preprocessor = MSClapPreprocessor(protocol, seed)
-        self.sample_rate = protocol.sample_rate
+        place_audio_model(self, net, protocol, device, dtype, seed)
         self.variant = "2023"
         self.architecture = net.audio_net.cfg.variant()
         self.ignored_keys = ignored

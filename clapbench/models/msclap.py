@@ -162,6 +162,19 @@ def clip_policy(p: Protocol, seed: int) -> dict[str, Any]:
     }
 
 
+def place_audio_model(model, net, protocol: Protocol, device: str, dtype: torch.dtype, seed: int) -> None:
+    """What MS-CLAP's checkpoints (CLAP and clapcap) share once built: the net on its device (the mel front end
+    kept in float32), and the clip policy of the protocol, resampled length included."""
+    net.eval().to(device=device, dtype=dtype)
+    net.audio_net.spectrogram_extractor.float()
+    net.audio_net.logmel_extractor.float()
+    model.net, model.device, model.dtype = net, torch.device(device), dtype
+    model.protocol = protocol
+    model.audio_preprocessor = MSClapPreprocessor(protocol, seed)
+    model.sample_rate = protocol.sample_rate
+    model.resampled_length = protocol.resampled_length
+
+
 class MSClapModel:
     """clapbench's model contract over an MS-CLAP checkpoint."""
 
@@ -182,14 +195,7 @@ class MSClapModel:
         if self.version.text == "gpt2":
             self.tokenizer.add_special_tokens({"pad_token": "!"})  # already in GPT-2's vocabulary (token 0)
         check_vocabulary(self.tokenizer, net.caption_encoder.base.config.vocab_size, self.version.text, self.tokenizer_folder, source)
-        net.eval().to(device=device, dtype=dtype)
-        net.audio_net.spectrogram_extractor.float()
-        net.audio_net.logmel_extractor.float()
-        self.net, self.device, self.dtype = net, torch.device(device), dtype
-        self.protocol = protocol
-        self.audio_preprocessor = MSClapPreprocessor(protocol, seed)
-        self.sample_rate = protocol.sample_rate
-        self.resampled_length = protocol.resampled_length
+        place_audio_model(self, net, protocol, device, dtype, seed)
         self.variant = version
         self.architecture = net.audio_net.cfg.variant()
         self.ignored_keys = ignored
