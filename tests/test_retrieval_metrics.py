@@ -269,3 +269,29 @@ def test_chance_levels_match_simulated_random_rankings():
     assert chance_level("t2a/R@1", 50, np.ones(10)) == pytest.approx(1 / 50)
     assert chance_level("t2a/mAP@10", 50, np.ones(10)) == pytest.approx(sum(1 / r for r in range(1, 11)) / 50)
     assert chance_level("a2t/median_rank", 50, np.ones(10)) is None
+
+
+def test_clip_bootstrap_equals_brute_force_expansion_of_drawn_clips():
+    """Clips are the resampled unit: each resample's t2a metric is that of the captions of the drawn clips
+    (a clip drawn twice brings its captions twice), computed here by expanding the draw into a plain list."""
+    rng = np.random.default_rng(3)
+    caption_clip = random_captions(rng, 25)
+    audio = rng.standard_normal((25, 6))
+    text = audio[caption_clip] + 1.5 * rng.standard_normal((len(caption_clip), 6))
+    ranks = retrieval_ranks(audio, text, caption_clip)
+    b, seed = 200, 9
+    values, intervals = retrieval_metrics(ranks, ALL_KEYS, n_resamples=b, seed=seed, caption_clip=caption_clip)
+    draws = np.random.default_rng(seed).integers(0, 25, size=(b, 25))  # the draw retrieval_metrics makes
+    captions_of = [np.flatnonzero(caption_clip == c) for c in range(25)]
+    for key in ALL_KEYS:
+        direction, metric = key.split("/")
+        r = ranks[direction]
+        per_resample = []
+        for row in draws:
+            queries = np.concatenate([captions_of[c] for c in row]) if direction == "t2a" else row
+            best, ap = r.best_rank[queries], r.ap10[queries]
+            per_resample.append(brute_metrics(best, ap)[metric])
+        lo, hi = np.percentile(per_resample, [2.5, 97.5])
+        scale = max(1.0, abs(hi))
+        assert intervals[key] == pytest.approx([lo, hi], abs=1e-12 * scale), key
+        assert values[key] == pytest.approx(brute_metrics(r.best_rank, r.ap10)[metric], abs=1e-12 * scale), key

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from clapbench.data.dataset import Dataset
     from clapbench.models.protocol import LoadedModel
     from clapbench.registry import TaskSpec
-    from clapbench.runner import RunOptions
+    from clapbench.run_options import RunOptions
 
 
 @dataclass
@@ -33,6 +33,8 @@ class Outcome:
     # Per-item data from which the main metric can be recomputed on any resample of the items;
     # saved as <task>.items.npz so that `clapbench compare` can run a paired bootstrap.
     paired: "PairedItems | None" = None
+    # Tables the runner saves beside the result as <task>.<suffix> (e.g. "pairs.csv": a temporal probe's pair list).
+    artifacts: "dict[str, pd.DataFrame]" = field(default_factory=dict)
 
 
 @dataclass
@@ -41,7 +43,12 @@ class PairedItems:
 
     - "mean": the metric is the mean of ``arrays["values"]`` (one value per item).
     - "classification": ``arrays["y"]`` (labels, or an (n, C) 0/1 matrix) and ``arrays["scores"]`` (n, C);
-      the metric is ``metric`` from the single- or multi-label metric table.
+      the metric is ``metric`` from the single- or multi-label metric table. With ``arrays["stratum"]`` (the
+      linear probe's test fold of each item) items are resampled within strata and the metric is the mean
+      over strata, as the probe's score is the mean over its test folds.
+    - "grouped": ``ids`` name groups (retrieval: clips); ``arrays["values"]`` holds one value per query and
+      ``arrays["group"]`` the group of each query. Groups are resampled (a clip with all its captions) and the
+      metric is the mean of the values of the queries in the resample.
     """
 
     ids: list[str]

@@ -29,7 +29,7 @@ import numpy as np
 
 from clapbench.data.dataset import Dataset
 from clapbench.errors import TaskError
-from clapbench.evaluations import Outcome, TaskContext, evaluation
+from clapbench.evaluations import Outcome, PairedItems, TaskContext, evaluation
 from clapbench.evaluations.embedding import l2_normalize
 from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, Metric
 from clapbench.registry import TaskSpec
@@ -281,7 +281,15 @@ def evaluate_linear_probe(ctx: TaskContext) -> Outcome:
     if multilabel:
         extra["multilabel"] = True
         extra["classes_without_positives"] = [dataset.classes[c] for c in np.flatnonzero(Y[tested].sum(axis=0) == 0)]
-    return Outcome(metrics, ci95, _prediction_frame(dataset, tested, Y, scores, multilabel), extra)
+    fold_of = np.empty(len(dataset.items), dtype=np.int64)
+    for k, split in enumerate(splits):
+        fold_of[split.test] = k
+    paired = PairedItems(
+        ids=[dataset.items[i].path for i in tested], kind="classification", metric=spec.main_metric,
+        arrays={"y": Y[tested], "scores": scores[tested].astype(np.float32), "multilabel": np.array(multilabel),
+                "f1_threshold": np.array(np.nan), "stratum": fold_of[tested]},
+    )
+    return Outcome(metrics, ci95, _prediction_frame(dataset, tested, Y, scores, multilabel), extra, paired=paired)
 
 
 def _c_key(c: float) -> str:

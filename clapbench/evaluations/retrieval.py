@@ -17,14 +17,16 @@ import pandas as pd
 
 from clapbench.data.dataset import Dataset
 from clapbench.errors import DataError, ModelError, TaskError
-from clapbench.evaluations import Outcome, TaskContext, evaluation
+from clapbench.evaluations import Outcome, PairedItems, TaskContext, evaluation
 from clapbench.evaluations.embedding import embed_texts
 from clapbench.evaluations.retrieval_metrics import (
     ALL_KEYS,
+    BOOTSTRAP_UNIT,
     DIRECTIONS,
     HIGHER_IS_BETTER,
     QueryRanks,
     chance_level,
+    query_value,
     retrieval_metrics,
     retrieval_ranks,
     split_key,
@@ -78,7 +80,7 @@ def evaluate_retrieval(ctx: TaskContext) -> Outcome:
     if audio.shape[1] != text.shape[1]:
         raise ModelError(f"audio embeddings have {audio.shape[1]} dimensions and text embeddings {text.shape[1]}; retrieval needs one shared space")
     ranks = retrieval_ranks(audio, text, caption_clip, chunk_rows=spec.evaluation.get("chunk_rows"))
-    metrics, ci95 = retrieval_metrics(ranks, keys, n_resamples=ctx.options.n_resamples, seed=ctx.options.seed)
+    metrics, ci95 = retrieval_metrics(ranks, keys, n_resamples=ctx.options.n_resamples, seed=ctx.options.seed, caption_clip=caption_clip)
 
     n_candidates = {"t2a": len(dataset.items), "a2t": len(captions)}
     chances = {}
@@ -104,7 +106,8 @@ def evaluate_retrieval(ctx: TaskContext) -> Outcome:
         "bootstrap": {
             "resamples": ctx.options.n_resamples,
             "seed": ctx.options.seed,
-            "method": "percentile; queries resampled with replacement (t2a: captions, a2t: clips)",
+            "method": f"percentile; {BOOTSTRAP_UNIT}",
+            "unit": "clip",
         },
         "protocol": {
             **ctx.loaded.preprocessing,
@@ -120,7 +123,18 @@ def evaluate_retrieval(ctx: TaskContext) -> Outcome:
             ),
         },
     }
-    return Outcome(metrics, ci95, _predictions(dataset, captions, caption_clip, ranks), extra)
+    return Outcome(metrics, ci95, _predictions(dataset, captions, caption_clip, ranks), extra,
+                   paired=_paired(spec.main_metric, dataset, ranks, caption_clip))
+
+
+def _paired(main: str, dataset: Dataset, ranks: dict[str, QueryRanks], caption_clip: np.ndarray) -> PairedItems:
+    """Per query the main metric's value, grouped by clip: `clapbench compare` resamples clips, as the intervals do."""
+    direction = split_key(main)[0]
+    group = caption_clip if direction == "t2a" else np.arange(len(dataset.items))
+    return PairedItems(
+        ids=[item.path for item in dataset.items], kind="grouped", metric=main,
+        arrays={"values": query_value(main, ranks[direction]), "group": np.asarray(group, dtype=np.int64)},
+    )
 
 
 def _predictions(dataset: Dataset, captions: list[str], caption_clip: np.ndarray, ranks: dict[str, QueryRanks]) -> pd.DataFrame:

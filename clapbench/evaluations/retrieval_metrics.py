@@ -150,29 +150,45 @@ def retrieval_ranks(
     }
 
 
-# ---- metrics over per-query values, in the shape metrics.evaluate_metrics expects -------------
-# Here ``y`` is the per-query best rank and ``scores`` the per-query AP@10.
+# ---- metrics over per-query values, weighted by how often each query is in a resample ----------
+# ``w`` is (B, n): row b gives each query's multiplicity in resample b (ones: the full set once).
+# Clips are the resampled unit in both directions (a clip comes with all its captions: they are not
+# independent), so a t2a query's weight is its clip's multiplicity.
 
 RetrievalMetric = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
+def _weighted_mean(values: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return (w @ values.astype(np.float64)) / w.sum(axis=1)
+
+
 def _recall_at(k: int) -> RetrievalMetric:
-    def recall(best_rank: np.ndarray, ap10: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return (best_rank <= k).astype(np.float64)[idx].mean(axis=1)
+    def recall(best_rank: np.ndarray, ap10: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return _weighted_mean((best_rank <= k).astype(np.float64), w)
 
     return recall
 
 
-def _map10(best_rank: np.ndarray, ap10: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return ap10[idx].mean(axis=1)
+def _map10(best_rank: np.ndarray, ap10: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return _weighted_mean(ap10, w)
 
 
-def _median_rank(best_rank: np.ndarray, ap10: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return np.floor(np.median(best_rank[idx], axis=1))
+def _median_rank(best_rank: np.ndarray, ap10: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """floor(np.median) of the multiset in which query i appears w[b, i] times (integer weights)."""
+    order = np.argsort(best_rank, kind="stable")
+    ranks = best_rank[order].astype(np.float64)
+    cw = np.cumsum(w[:, order], axis=1)
+    total = cw[:, -1]
+    # 1-based positions of the two middle elements (the same one when the total is odd)
+    lower = np.floor((total - 1) / 2) + 1
+    upper = np.floor(total / 2) + 1
+    lo = np.array([ranks[np.searchsorted(row, k)] for row, k in zip(cw, lower)])
+    hi = np.array([ranks[np.searchsorted(row, k)] for row, k in zip(cw, upper)])
+    return np.floor((lo + hi) / 2)
 
 
-def _mean_rank(best_rank: np.ndarray, ap10: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return best_rank[idx].astype(np.float64).mean(axis=1)
+def _mean_rank(best_rank: np.ndarray, ap10: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return _weighted_mean(best_rank.astype(np.float64), w)
 
 
 METRICS: dict[str, RetrievalMetric] = {
@@ -185,6 +201,7 @@ METRICS: dict[str, RetrievalMetric] = {
 }
 HIGHER_IS_BETTER = ("R@1", "R@5", "R@10", "mAP@10")
 ALL_KEYS = [f"{d}/{m}" for d in DIRECTIONS for m in METRICS]
+BOOTSTRAP_UNIT = "clips: each resample draws clips with replacement, a clip with all its captions (t2a queries) and itself (a2t query)"
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -194,24 +211,63 @@ def split_key(key: str) -> tuple[str, str]:
     return direction, metric
 
 
+def query_value(key: str, ranks: QueryRanks) -> np.ndarray:
+    """Per query, the value whose mean is the metric ``key`` (R@k: hit or not; mAP@10: its AP@10)."""
+    metric = split_key(key)[1]
+    if metric.startswith("R@"):
+        return (ranks.best_rank <= int(metric[2:])).astype(np.float64)
+    if metric == "mAP@10":
+        return ranks.ap10.astype(np.float64)
+    if metric == "mean_rank":
+        return ranks.best_rank.astype(np.float64)
+    raise KeyError(f"{key} is not a mean over queries")
+
+
 def retrieval_metrics(
     ranks: dict[str, QueryRanks],
     keys: Sequence[str] = ALL_KEYS,
     n_resamples: int = 1000,
     seed: int = 0,
+    caption_clip: np.ndarray | None = None,
+    confidence: float = 0.95,
 ) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """Metric values and percentile bootstrap 95% intervals, resampling each direction's queries
-    (t2a: captions, a2t: clips) with replacement."""
+    """Metric values and percentile bootstrap 95% intervals, resampling clips with replacement.
+
+    ``caption_clip[j]`` is caption j's clip (the t2a queries' groups); a2t queries are the clips
+    themselves. Without ``caption_clip`` every t2a query is its own clip (one caption per clip)."""
+    n_clips = len(ranks["a2t"].best_rank)
+    groups = {
+        "t2a": np.arange(len(ranks["t2a"].best_rank)) if caption_clip is None else np.asarray(caption_clip, dtype=np.int64),
+        "a2t": np.arange(n_clips),
+    }
+    if caption_clip is None:
+        n_clips = max(n_clips, len(groups["t2a"]))
     values: dict[str, float] = {}
     intervals: dict[str, list[float]] = {}
-    for direction in DIRECTIONS:
-        names = [split_key(k)[1] for k in keys if split_key(k)[0] == direction]
-        if not names:
-            continue
+    chosen = [(k, *split_key(k)) for k in keys]
+    for key, direction, name in chosen:
         r = ranks[direction]
-        v, ci = evaluate_metrics(names, METRICS, r.best_rank, r.ap10, n_resamples=n_resamples, seed=seed)
-        values.update({f"{direction}/{n}": v[n] for n in names})
-        intervals.update({f"{direction}/{n}": ci[n] for n in names})
+        values[key] = float(METRICS[name](r.best_rank, r.ap10, np.ones((1, len(r.best_rank))))[0])
+    if n_resamples <= 0 or n_clips == 0:
+        return values, {k: [values[k], values[k]] for k in keys}
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    n_queries = max(len(g) for g in groups.values())
+    block = max(1, min(n_resamples, 20_000_000 // max(n_queries, 1)))  # bound the (B, queries) weights
+    done = 0
+    while done < n_resamples:
+        b = min(block, n_resamples - done)
+        idx = rng.integers(0, n_clips, size=(b, n_clips))
+        counts = np.zeros((b, n_clips))
+        np.add.at(counts, (np.repeat(np.arange(b), n_clips), idx.ravel()), 1.0)
+        for key, direction, name in chosen:
+            r = ranks[direction]
+            draws[key].append(METRICS[name](r.best_rank, r.ap10, counts[:, groups[direction]]))
+        done += b
+    tail = (1 - confidence) / 2 * 100
+    for key in keys:
+        lo, hi = np.nanpercentile(np.concatenate(draws[key]), [tail, 100 - tail])
+        intervals[key] = [float(lo), float(hi)]
     return values, intervals
 
 

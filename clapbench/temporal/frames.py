@@ -34,7 +34,7 @@ from clapbench.evaluations.embedding import l2_normalize
 from clapbench.evaluations.zero_shot import class_prompts, zero_shot_classifier
 from clapbench.models.protocol import check_frames, has_frames
 from clapbench.temporal.items import build_variant, pair_waves
-from clapbench.temporal.probe import PairItems, load_items, pair_columns, result_fields, score_pairs
+from clapbench.temporal.probe import PAIRS_ARTIFACT, PairItems, load_items, pair_columns, paired_pairs, result_fields, score_pairs
 from clapbench.temporal.prompts import check_prompts
 
 METRICS = {"order": ("onset_order", "pair_onset_order", "localisation"), "overlay": ("both_top2", "majority")}
@@ -150,4 +150,4 @@ def _outcome(ctx: TaskContext, items: PairItems, values: dict, chance: dict, rul
         "parts": "first: frames ending by clip_seconds; second: frames starting at or after it and before the item's end; straddling frames not scored",
         "class_scores": "cosine of the L2-normalised frame embedding and the template-ensembled class prompt",
     }
-    return Outcome(metrics, ci95, pd.DataFrame(rows), extra)
+    return Outcome(metrics, ci95, pd.DataFrame(rows), extra, paired=paired_pairs(ctx, items, values), artifacts={PAIRS_ARTIFACT: items.frame})

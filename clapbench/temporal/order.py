@@ -18,7 +18,7 @@ import pandas as pd
 
 from clapbench.errors import TaskError
 from clapbench.evaluations import Outcome, TaskContext, evaluation
-from clapbench.temporal.probe import embed_captions, embed_items, load_items, pair_columns, result_fields, score_pairs
+from clapbench.temporal.probe import PAIRS_ARTIFACT, embed_captions, embed_items, load_items, pair_columns, paired_pairs, result_fields, score_pairs
 from clapbench.temporal.prompts import check_prompts, relation
 
 CHANCE = {"text_score": 1 / 4, "audio_score": 1 / 4, "group_score": 1 / 6}
@@ -64,4 +64,6 @@ def evaluate_order_pairs(ctx: TaskContext) -> Outcome:
     chance = {m: CHANCE[m] for m in ctx.spec.metrics}
     rule = "i.i.d. scores: text 1/4, audio 1/4, group 1/6 (the two matched scores are the top two of four)"
     per_item = {"A then B": "audio of the pair in order", "B then A": "audio of the pair reversed"}
-    return Outcome(metrics, ci95, frame, result_fields(ctx, items, chance, rule, prompts, per_item))
+    values = {m: per_pair[m].astype(float) for m in ctx.spec.metrics}
+    return Outcome(metrics, ci95, frame, result_fields(ctx, items, chance, rule, prompts, per_item),
+                   paired=paired_pairs(ctx, items, values), artifacts={PAIRS_ARTIFACT: items.frame})

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 
 from clapbench.errors import TaskError
-from clapbench.evaluations import TaskContext
+from clapbench.evaluations import PairedItems, TaskContext
 from clapbench.evaluations.embedding import embed_texts, l2_normalize, make_progress
 from clapbench.evaluations.metrics import evaluate_metrics
-from clapbench.results.store import result_path, write_csv
 from clapbench.temporal.items import ItemRules, embed_variants
 from clapbench.temporal.pairs import Pair, pairs_frame, pairs_sha256, read_pairs, sample_pairs
 
@@ -113,11 +112,14 @@ def pair_columns(ctx: TaskContext, items: PairItems) -> dict[str, list]:
     }
 
 
-def save_pairs(ctx: TaskContext, items: PairItems) -> str:
-    """Write the pair list next to the result (``<task>.pairs.csv``); ``--pairs`` reads it back."""
-    path = result_path(ctx.options.output, ctx.loaded.model_id, ctx.spec.name).parent / f"{ctx.spec.name}.pairs.csv"
-    write_csv(path, items.frame)
-    return path.name
+PAIRS_ARTIFACT = "pairs.csv"  # the runner saves the pair list as <task>.pairs.csv beside the result; --pairs reads it back
+
+
+def paired_pairs(ctx: TaskContext, items: PairItems, per_pair: dict[str, np.ndarray]) -> PairedItems:
+    """The per-pair values of the main metric, for `clapbench compare` (pairs are the resampled unit)."""
+    main = ctx.spec.main_metric
+    ids = [f"{p.a.path}|{p.b.path}" for p in items.pairs]
+    return PairedItems(ids=ids, kind="mean", metric=main, arrays={"values": np.asarray(per_pair[main], dtype=np.float64)})
 
 
 def result_fields(ctx: TaskContext, items: PairItems, chance: dict[str, float], chance_rule: str, prompts: dict[str, Any], items_per_pair: dict[str, str]) -> dict[str, Any]:
@@ -129,7 +131,7 @@ def result_fields(ctx: TaskContext, items: PairItems, chance: dict[str, float], 
         "chance_by_metric": chance,
         "chance_rule": chance_rule,
         "temporal": {
-            "pairs": {**items.provenance, "file": save_pairs(ctx, items)},
+            "pairs": {**items.provenance, "file": f"{ctx.spec.name}.{PAIRS_ARTIFACT}"},
             "items": items.rules.describe(ctx.loaded.sample_rate),
             "items_per_pair": items_per_pair,
             "prompts": prompts,

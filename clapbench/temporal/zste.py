@@ -31,7 +31,7 @@ from clapbench.errors import TaskError
 from clapbench.evaluations import Outcome, TaskContext, evaluation
 from clapbench.evaluations.embedding import embed_texts, l2_normalize
 from clapbench.evaluations.zero_shot import class_prompts, zero_shot_classifier
-from clapbench.temporal.probe import PairItems, embed_captions, embed_items, load_items, margin, pair_columns, result_fields, score_pairs
+from clapbench.temporal.probe import PAIRS_ARTIFACT, PairItems, embed_captions, embed_items, load_items, margin, pair_columns, paired_pairs, result_fields, score_pairs
 from clapbench.temporal.prompts import check_prompts, relation, zs4_captions
 
 DIRECTIONS = (("A then B", "a", "b"), ("B then A", "b", "a"))  # item, first class, second class
@@ -63,7 +63,7 @@ def _outcome(ctx: TaskContext, items: PairItems, rows: list[dict], item_chance: 
     metrics, ci95 = score_pairs(ctx, {m: values[m] for m in ctx.spec.metrics})
     rule += f"; pair_accuracy: chance of one item to the power {n_items}" if n_items > 1 else ""
     extra = result_fields(ctx, items, {m: chances[m] for m in ctx.spec.metrics}, rule, prompts, per_item)
-    return Outcome(metrics, ci95, frame.reset_index(drop=True), extra)
+    return Outcome(metrics, ci95, frame.reset_index(drop=True), extra, paired=paired_pairs(ctx, items, values), artifacts={PAIRS_ARTIFACT: items.frame})
 
 
 def _rows(ctx: TaskContext, items: PairItems, item: str, order: int, target: list[str], prediction: list[str], m: np.ndarray) -> list[dict]:
