@@ -48,11 +48,11 @@ def main() -> None:
             start = time.perf_counter()
             results.append(run_task(spec, loaded, options, console))
             times.append(time.perf_counter() - start)
-        same = all(results[0][k] == results[1][k] for k in ("metrics", "ci95", "n_items"))
+        same = all(getattr(results[0], k) == getattr(results[1], k) for k in ("metrics", "ci95", "n_items"))
         n = results[0]["n_items"]
         print(json.dumps({"model": model.name, "clips": n, "clip_seconds": args.seconds}))
         for run, seconds, result in zip(("cold", "warm"), times, results):
-            c = result["embedding_cache"]
+            c = result.embedding_cache
             print(f"{run}: {seconds:7.2f} s  ({n / seconds:8.1f} clips/s)  audio from cache {c['audio_from_cache']}, computed {c['audio_computed']}")
         print(f"speed-up {times[0] / times[1]:.1f}x; identical results: {same}")
 

@@ -238,7 +238,7 @@ def main(argv=None) -> int:
         loaded = load_model(str(model_dir), device="cpu", seed=0)
         cb_load = time.perf_counter() - t
         result, cb_seconds, clocks = run_clapbench(spec, loaded, options, console)
-        cb_rate = result["n_items"] / cb_seconds
+        cb_rate = result.n_items / cb_seconds
         decode, features = clip_costs(loaded, paths[: min(16, len(paths))])
 
         # (b) transformers pipeline
@@ -253,7 +253,7 @@ def main(argv=None) -> int:
             pl_rate = len(pl_preds) / pl_seconds
             del pipe
 
-        n = result["n_items"]
+        n = result.n_items
         console.rule("throughput")
         console.print(f"clapbench  : {n} clips in {cb_seconds:7.2f} s = {cb_rate:7.2f} clips/s  ({len(spec.templates)} templates; model load {cb_load:.1f} s, not counted)")
         if pl_rate is not None:
@@ -287,7 +287,7 @@ def main(argv=None) -> int:
             agree = sum(a == b for a, b in zip(ours, pl_preds))
             console.print(
                 f"top-1 agreement with one template '{PIPELINE_TEMPLATE}': {agree}/{len(pl_preds)} "
-                f"(clapbench with 1 template: {single['n_items'] / single_seconds:.2f} clips/s)"
+                f"(clapbench with 1 template: {single.n_items / single_seconds:.2f} clips/s)"
             )
             if agree != len(pl_preds):
                 status = 1

@@ -118,20 +118,23 @@ def cli():
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for crops, --limit sampling, pair sampling and the bootstrap.")
 @click.option("--bootstrap", "n_resamples", default=1000, show_default=True, type=click.IntRange(min=0), help="Bootstrap resamples for the 95% intervals.")
 @click.option("--save-predictions", is_flag=True, help="Write <task>.predictions.csv with a row per clip.")
-@click.option("--overwrite", is_flag=True, help="Recompute tasks whose result file exists.")
+@click.option("--overwrite", is_flag=True, help="Recompute results on disk (by default a result is kept when it was made by this very configuration, and a run that would replace another configuration's result stops).")
+@click.option("--keep-going", is_flag=True, help="Run the tasks that can run when others cannot (missing data, a failing clip); list those at the end and exit 2.")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False, exists=True), help="Extra folder of task YAML files.")
 @click.option("--eval", "evals", default="zero-shot", show_default=True, help="zero-shot, linear-probe, or zero-shot,linear-probe (one result file each, shared embeddings).")
 @click.option("--probe-seed", default=0, show_default=True, type=int, help="Seed of the linear probe (validation splits carved from training items).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Embedding cache folder (default: $XDG_CACHE_HOME/clapbench or ~/.cache/clapbench).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write cached embeddings.")
 @_model_options
-def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache, family, protocol, tokenizer, beam_size, entry_length, temperature, stop_token):
+def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache, keep_going, family, protocol, tokenizer, beam_size, entry_length, temperature, stop_token):
     """Evaluate a model on tasks and write one result file per task."""
     from clapbench.errors import TaskError
     from clapbench.models import load_model
-    from clapbench.models.protocols import apply_prompt
     from clapbench.registry import is_template, registry, resolve_tasks
-    from clapbench.runner import EVALUATION_CHOICES, RunOptions, frames_skip_message, run_task_evaluations
+    from clapbench.models import model_identity
+    from clapbench.run_options import EVALUATION_CHOICES, RunOptions, model_request_fields
+    from clapbench.runner import execute_plan, plan_run
+    from clapbench.results.score_table import score_table
 
     evaluations = list(dict.fromkeys(e.strip() for e in evals.split(",") if e.strip()))
     unknown = [e for e in evaluations if e not in EVALUATION_CHOICES]
@@ -159,6 +162,7 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         specs = [s.with_source(reg[source_name]) if s.source is not None else s for s in specs]
     if pairs_file and not Path(pairs_file).is_file():
         raise click.BadParameter(f"{pairs_file}: file not found; expected a pair list (<task>.pairs.csv)", param_hint="--pairs")
+    decoding = _decoding(beam_size, entry_length, temperature, stop_token)
     options = RunOptions(
         output=Path(output),
         data=_parse_data(data),
@@ -176,35 +180,35 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         probe_seed=probe_seed,
         cache_dir=cache_dir,
         no_cache=no_cache,
+        templates_given=bool(templates),
+        keep_going=keep_going,
         invocation=effective_options(click.get_current_context()),
+        model_request=model_request_fields(device, dtype, family, protocol, tokenizer, decoding),
     )
-    loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol, tokenizer=tokenizer,
-                        decoding=_decoding(beam_size, entry_length, temperature, stop_token))
-    specs = apply_prompt(specs, loaded, user_templates=bool(templates))
-    console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")
-    if loaded.model_id_given and loaded.model_id_given != loaded.model_id:
-        console.print(f"--model-id {escape(loaded.model_id_given)}: results go to the folder {loaded.model_id} (one folder name; the id as given is recorded)")
-    skipped = [frames_skip_message(s, loaded) for s in specs]
-    if all(skipped):
-        raise TaskError("; ".join(skipped) + "; no task left to run")
-    done = []
-    for spec in specs:
-        done.extend(run_task_evaluations(spec, loaded, options, console))
-    if done:
-        print_table(console, _score_table(done))
-    console.print(f"results in {escape(str(Path(output) / loaded.model_id))}")
+    identity = model_identity(model_spec, model_id)
+    plan = plan_run(specs, identity, options, set(reg))
 
+    def load():
+        loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol,
+                            tokenizer=tokenizer, decoding=decoding, sha256=identity.sha256)
+        console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")
+        if loaded.model_id_given and loaded.model_id_given != loaded.model_id:
+            console.print(f"--model-id {escape(loaded.model_id_given)}: results go to the folder {loaded.model_id} (one folder name; the id as given is recorded)")
+        return loaded
 
-def _score_table(results: list[dict]) -> Table:
-    table = Table(title="scores")
-    for col in ("task", "metric", "score", "95% CI", "items", "chance", "seconds"):
-        table.add_column(col, justify="left" if col in ("task", "metric") else "right")
-    for r in results:
-        m = r["main_metric"]
-        lo, hi = r["ci95"][m]
-        name = r["task"] + (f"/{r['variant']}" if r.get("variant") else "") + (" [yellow](limited)[/]" if r.get("limited") else "")
-        table.add_row(name, m, f"{r['main_score']:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(r["n_items"]), "-" if r.get("chance") is None else f"{r['chance']:.4f}", f"{r['seconds']:.1f}")
-    return table
+    summary = execute_plan(plan, options, console, load)
+    if summary.records:
+        print_table(console, score_table(summary.records, summary.kept))
+    console.print(f"results in {escape(str(Path(output) / identity.model_id))}")
+    if summary.failures:
+        failed = Table(title="not run")
+        failed.add_column("task")
+        failed.add_column("why", overflow="fold")
+        for f in summary.failures:
+            failed.add_row(f.task, escape(f.reason))
+        print_table(err_console, failed)
+        err_console.print(f"[bold red]error:[/] {len(summary.failures)} task(s) failed; the others' results are written", highlight=False)
+        sys.exit(2)
 
 
 @cli.command()
@@ -337,8 +341,9 @@ def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluatio
     """Build a leaderboard from one or more results folders: task columns grouped by domain, a mean per domain and overall."""
     from clapbench.errors import ClapbenchError
     from clapbench.registry import groups, registry
-    from clapbench.results.leaderboard import build_leaderboard, column_kind, to_csv_frame, to_markdown
-    from clapbench.results.store import atomic_write_text, load_results
+    from clapbench.results.leaderboard import build_leaderboard, cell_text, column_kind, is_measured, to_csv_frame, to_markdown
+    from clapbench.results.record import load_results
+    from clapbench.results.store import atomic_write_text
 
     results = load_results([Path(d) for d in results_dirs])
     if not results:
@@ -358,7 +363,7 @@ def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluatio
         from clapbench.results.published import load_published, on_main_metric
 
         main_metrics = {name: spec.main_metric for name, spec in reg.items()}
-        main_metrics.update({r["task"]: r["main_metric"] for r in results if not r.get("variant")})
+        main_metrics.update({r.task: r.main_metric for r in results if not r.variant})
         table = with_published(table, on_main_metric(load_published(), main_metrics))
     if csv_out:
         atomic_write_text(Path(csv_out), to_csv_frame(table).to_csv(index=False))
@@ -371,19 +376,8 @@ def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluatio
         kind, domain, label = column_kind(col)
         rich_table.add_column(f"{domain}\n{label}" if domain else label, justify="left" if kind == "model" else "right")
     for _, row in table.iterrows():
-        cells = []
-        for col in shown:
-            kind, domain, _ = column_kind(col)
-            v = row[col]
-            if kind in ("model", "family", "source"):
-                cells.append("" if v is None or v != v else str(v))
-            elif row.get("source", "measured") != "measured":  # published: as reported, no means
-                cells.append("" if v is None or v != v else f"[italic]{100 * float(v):.2f}[/]")
-            elif v is None or v != v:
-                cells.append("[red]missing[/]")
-            else:
-                complete = row[f"{domain}/complete"] if kind == "domain-mean" else row["complete"] if kind == "mean" else True
-                cells.append(f"{100 * float(v):.2f}" + ("" if complete else " [yellow](incomplete)[/]"))
+        cells = [cell_text(table, row, col, "rich") if is_measured(row) or column_kind(col)[0] in ("model", "family", "source")
+                 else f"[italic]{cell_text(table, row, col, 'rich')}[/]" for col in shown]
         rich_table.add_row(*cells)
     print_table(console, rich_table)
     if task_names:
@@ -491,12 +485,12 @@ def compare(baseline, new, task_names, max_drop, alpha, model_id, n_resamples, s
     wanted = [t.strip() for t in task_names.split(",")] if task_names else None
     rows = cmp.compare(base_side, new_side, wanted, n_resamples=n_resamples, seed=seed, max_drop=max_drop, alpha=alpha)
     table = Table(title=f"{new} vs {baseline} (max drop {max_drop}, alpha {alpha})")
-    for col in ("task", "metric", "baseline", "new", "diff", "95% CI of diff", "p", "verdict"):
-        table.add_column(col, justify="left" if col in ("task", "metric", "verdict") else "right")
+    for col in ("task", "metric", "baseline", "new", "diff", "95% CI of diff", "p", "verdict", "marks"):
+        table.add_column(col, justify="left" if col in ("task", "metric", "verdict", "marks") else "right")
     style = {"improved": "green", "unchanged": "white", "regressed": "bold red"}
     for r in rows:
         ci = f"[{r.ci95[0]:+.4f}, {r.ci95[1]:+.4f}]" + ("" if r.paired else " (unpaired)")
-        table.add_row(r.task, r.metric, f"{r.baseline:.4f}", f"{r.new:.4f}", f"{r.diff:+.4f}", ci, f"{r.p_value:.3g}", f"[{style[r.verdict]}]{r.verdict}[/]")
+        table.add_row(r.task, r.metric, f"{r.baseline:.4f}", f"{r.new:.4f}", f"{r.diff:+.4f}", ci, f"{r.p_value:.3g}", f"[{style[r.verdict]}]{r.verdict}[/]", escape(r.marks))
     print_table(console, table)
     counts = {v: sum(r.verdict == v for r in rows) for v in ("improved", "unchanged", "regressed")}
     console.print(", ".join(f"{n} {v}" for v, n in counts.items()))

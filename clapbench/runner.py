@@ -1,57 +1,104 @@
-"""Run tasks for one model: locate data, read it, embed, evaluate, write result files.
+"""Run tasks for one model: plan every result before the model loads, then read, embed, evaluate, write.
 
-A task can be evaluated several ways in one run (its own zero-shot evaluation, a linear probe);
-they share one dataset read and one set of audio embeddings, and each writes its own result file.
+The plan (``plan_run``) resolves each requested task's data, computes each result's fingerprint and
+compares it with a result already on disk, so every problem a user can fix is reported at once, before
+minutes of model loading. ``execute_plan`` loads the model only when something is left to compute, runs
+the evaluations (which return outcomes and write nothing) and writes each result record, its per-item
+file, its predictions and its artifacts.
+
+A task can be evaluated several ways in one run (its own zero-shot evaluation, a linear probe); they
+share one dataset read and one set of audio embeddings, and each writes its own result file.
 """
 
 from __future__ import annotations
 
+import difflib
 import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
 import clapbench
+from clapbench.cache import open_cache
 from clapbench.data import locate_dataset, read_location
 from clapbench.data.dataset import Dataset
-from clapbench.cache import open_cache
-from clapbench.errors import DataError, TaskError
-from clapbench.evaluations import TaskContext, get_evaluation
+from clapbench.data.trained_on import read_trained_on
+from clapbench.errors import ClapbenchError, DataError, TaskError
+from clapbench.evaluations import Outcome, TaskContext, get_evaluation
 from clapbench.evaluations.embedding import using_cache
+from clapbench.models import ModelIdentity
 from clapbench.models.protocol import LoadedModel, has_frames
 from clapbench.registry import TaskSpec, template_sha
-from clapbench.results.store import items_path, predictions_path, result_path, write_csv, write_json, write_npz
+from clapbench.results.fingerprint import differences, fingerprint_fields, make_fingerprint
+from clapbench.results.marks import contamination_mark, subset_mark
+from clapbench.results.record import Fingerprint, ResultRecord, SCHEMA_VERSION, parse_record, read_record, write_record
+from clapbench.results.store import _model_file, items_path, predictions_path, result_path, write_csv, write_npz
+from clapbench.run_options import EVALUATION_CHOICES, PROBE_VARIANT, RunOptions
+
+__all__ = ["EVALUATION_CHOICES", "PROBE_VARIANT", "RunOptions", "RunPlan", "RunSummary", "execute_plan", "load_task_data",
+           "plan_run", "run_task", "run_task_evaluations"]
 
 
 @dataclass
-class RunOptions:
-    output: Path
-    data: dict[str, str] = field(default_factory=dict)
-    data_root: str | None = None
-    folds: list[str] | None = None
-    limit: int | None = None
-    batch_size: int = 32
-    workers: int | None = None
-    seed: int = 0
-    n_resamples: int = 1000
-    save_predictions: bool = False
-    overwrite: bool = False
-    pairs: Path | None = None  # a saved pair list for tasks built from a source task (the temporal probes)
-    evaluations: list[str] = field(default_factory=lambda: ["zero-shot"])  # of EVALUATION_CHOICES
-    probe_seed: int = 0
-    cache_dir: str | None = None  # None: the user's cache folder (XDG)
-    no_cache: bool = False
-    invocation: dict[str, Any] | None = None  # the command's effective options (--config file and flags), recorded in results
+class PlannedResult:
+    """One result file a run produces, or keeps when the file holds a result of the same fingerprint."""
+
+    eval_type: str
+    variant: str | None  # "linear-probe"; None: the task's own evaluation
+    name: str  # the file stem: esc50, esc50.linear-probe
+    out_file: Path
+    fingerprint: Fingerprint
+    kept: ResultRecord | None = None
 
 
-# "zero-shot" is the evaluation the task file declares; "linear-probe" applies to classification tasks.
-EVALUATION_CHOICES = ("zero-shot", "linear-probe")
-PROBE_VARIANT = "linear-probe"
+@dataclass
+class TaskPlan:
+    spec: TaskSpec
+    results: list[PlannedResult]
+    dataset: Dataset | None = None  # read while planning when anything is left to compute
+
+    @property
+    def todo(self) -> list[PlannedResult]:
+        return [r for r in self.results if r.kept is None]
+
+
+@dataclass
+class Failure:
+    task: str
+    reason: str
+
+
+@dataclass
+class RunPlan:
+    model: ModelIdentity
+    tasks: list[TaskPlan]
+    problems: list[Failure] = field(default_factory=list)  # tasks that cannot run (--keep-going runs the others)
+    fatal: list[str] = field(default_factory=list)  # problems of the whole run (the output folder, --data keys)
+    notes: list[str] = field(default_factory=list)  # said before the run starts
+
+    @property
+    def needs_model(self) -> bool:
+        return any(t.todo for t in self.tasks)
+
+    def message(self) -> str:
+        lines = self.fatal + [f"task {p.task}: {p.reason}" if not p.reason.startswith(("task ", p.task)) else p.reason for p in self.problems]
+        head = f"{len(lines)} problem(s) found before loading the model" if len(lines) > 1 else ""
+        return "\n".join(([head] if head else []) + [f"  - {line}" if head else line for line in lines])
+
+
+@dataclass
+class RunSummary:
+    records: list[ResultRecord] = field(default_factory=list)  # computed and kept, in task order
+    kept: set[str] = field(default_factory=set)  # names of the records kept from disk
+    failures: list[Failure] = field(default_factory=list)
+
+    def computed(self) -> list[ResultRecord]:
+        return [r for r in self.records if r.name not in self.kept]
 
 
 def load_task_data(spec: TaskSpec, options: RunOptions) -> Dataset:
@@ -87,6 +134,112 @@ def task_evaluations(spec: TaskSpec, options: RunOptions) -> list[tuple[str, str
     return out
 
 
+def check_output(output: Path) -> None:
+    """Create the results folder and write a file there, so an unwritable --output is named before any work."""
+    import tempfile
+
+    output = Path(output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output, prefix=".clapbench-write-check.", delete=True):
+            pass
+    except OSError as exc:
+        raise ClapbenchError(f"--output {output}: cannot write results there ({exc.strerror or exc}); expected a folder this user can create and write") from None
+
+
+def unknown_data_keys(specs: list[TaskSpec], data: dict[str, str], registered: set[str] | None = None) -> tuple[list[str], list[str]]:
+    """(problems, notes) for the --data NAMEs no requested task reads: a name that is no task at all (a typo
+    that would be silently ignored) is a problem with a did-you-mean; a registered task's name that this run
+    does not read (one --data map or --config file serving several runs) is a note."""
+    reads: set[str] = set()
+    for spec in specs:
+        reads.add(spec.name)
+        if spec.source is not None:
+            reads.add(spec.source.name)
+        if spec.dataset.get("shares_data_with"):
+            reads.add(str(spec.dataset["shares_data_with"]))
+    problems, notes = [], []
+    for key in data:
+        if key in reads:
+            continue
+        if registered and key in registered:
+            notes.append(f"--data {key}: not read by the tasks of this run")
+            continue
+        close = difflib.get_close_matches(key, sorted(reads), n=1, cutoff=0.5) or difflib.get_close_matches(key, sorted(registered or ()), n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"the requested tasks read {', '.join(sorted(reads))}"
+        problems.append(f"--data {key}={data[key]}: no task reads data named '{key}'; {hint}")
+    return problems, notes
+
+
+def _model_request(options: RunOptions, model: ModelIdentity | LoadedModel) -> dict[str, Any]:
+    if options.model_request:
+        return options.model_request
+    # a run given a loaded model (the trainer, the demo, the Python API): what it runs as
+    loaded = model if isinstance(model, LoadedModel) else None
+    return {"dtype": loaded.dtype, "device": str(loaded.device).split(":")[0]} if loaded else {}
+
+
+def plan_task(spec: TaskSpec, model: ModelIdentity, options: RunOptions, request: dict[str, Any]) -> tuple[TaskPlan, list[str]]:
+    """The results of one task, each kept or to compute, and the problems that stop it (a conflicting
+    result on disk, unreadable data); its data is read here when anything is left to compute."""
+    planned = task_evaluations(spec, options)
+    if options.folds and any(variant == PROBE_VARIANT for _, variant in planned):
+        raise TaskError(f"task {spec.name}: --folds cannot be combined with --eval linear-probe; the probe always tests every official fold in turn, training on the others")
+    from dataclasses import replace
+
+    fp_options = replace(options, model_request=request)
+    results, problems = [], []
+    for eval_type, variant in planned:
+        name = spec.name if variant is None else f"{spec.name}.{variant}"  # esc50.json, esc50.linear-probe.json
+        out_file = result_path(options.output, model.model_id, name)
+        fingerprint = make_fingerprint(fingerprint_fields(spec, eval_type, variant, fp_options, model.sha256, model.path))
+        kept = None
+        if out_file.exists() and not options.overwrite:
+            try:
+                old = read_record(out_file)
+            except ClapbenchError as exc:
+                problems.append(f"{exc}; pass --overwrite to replace it")
+                old = None
+            else:
+                if old is not None and old.fingerprint is not None and old.fingerprint.sha256 == fingerprint.sha256:
+                    kept = old
+                else:
+                    diff = differences(old.fingerprint if old is not None else None, fingerprint)
+                    problems.append(f"{out_file} holds a result of another configuration ({'; '.join(diff)}); "
+                                    "pass --overwrite to recompute it, or --output another folder")
+        results.append(PlannedResult(eval_type, variant, name, out_file, fingerprint, kept))
+    plan = TaskPlan(spec, results)
+    if plan.todo and not problems:
+        plan.dataset = load_task_data(spec, options)
+    return plan, problems
+
+
+def plan_run(specs: list[TaskSpec], model: ModelIdentity, options: RunOptions, registered: set[str] | None = None) -> RunPlan:
+    """Everything a run will do, checked before the model loads: every problem found, not just the first.
+    ``registered``: every task name the registry knows, for the check of the --data names (None: no check, for
+    callers that hand one data map to many runs, as the trainer's evaluations do)."""
+    plan = RunPlan(model, [])
+    try:
+        check_output(options.output)
+    except ClapbenchError as exc:
+        plan.fatal.append(str(exc))
+    if registered is not None:
+        problems, plan.notes = unknown_data_keys(specs, options.data, registered)
+        plan.fatal += problems
+    request = _model_request(options, model)
+    for spec in specs:
+        try:
+            task_plan, problems = plan_task(spec, model, options, request)
+        except ClapbenchError as exc:
+            plan.problems.append(Failure(spec.name, str(exc)))
+            continue
+        if problems:
+            plan.problems += [Failure(spec.name, p) for p in problems]
+        elif task_plan.results:
+            plan.tasks.append(task_plan)
+    return plan
+
+
 def frames_skip_message(spec: TaskSpec, loaded: LoadedModel) -> str | None:
     """Why a frame-level task is skipped for this model (it has clip embeddings only); None when it runs."""
     from clapbench.temporal.frames import FRAME_EVALUATIONS, frames_needed_message
@@ -106,63 +259,94 @@ def missing_capability(eval_type: str, model) -> str | None:
     return None
 
 
-def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: Console) -> dict[str, Any] | None:
-    """Evaluate one task and write its result file(s); the first result written, None when all are kept."""
+def execute_plan(plan: RunPlan, options: RunOptions, console: Console, load: Callable[[], LoadedModel]) -> RunSummary:
+    """Run a plan: refuse it when it has problems (unless --keep-going), load the model only when
+    something is left to compute, evaluate, write each result; kept results are returned too."""
+    from clapbench.models.protocols import apply_prompt
+
+    if plan.fatal or (plan.problems and not options.keep_going):
+        raise ClapbenchError(plan.message())
+    summary = RunSummary(failures=list(plan.problems))
+    for note in plan.notes:
+        console.print(f"[dim]{escape(note)}[/]")
+    for task in plan.tasks:
+        for result in task.results:
+            if result.kept is not None:
+                console.print(f"[yellow]{task.spec.name}[/]: {escape(str(result.out_file))} holds this configuration's result; kept (--overwrite recomputes)")
+    loaded = load() if plan.needs_model else None
+    trained_on = read_trained_on(loaded.path) if loaded is not None and loaded.kind != "plugin" else None
+    if loaded is not None:
+        skips = {t.spec.name: frames_skip_message(t.spec, loaded) for t in plan.tasks if t.todo}
+        if skips and all(skips.values()):
+            raise TaskError("; ".join(skips.values()) + "; no task left to run")
+    for task in plan.tasks:
+        computed: dict[str, ResultRecord] = {}
+        if task.todo:
+            spec = apply_prompt([task.spec], loaded, user_templates=options.templates_given)[0]
+            try:
+                computed = _evaluate_task(spec, task, loaded, options, console, trained_on)
+            except ClapbenchError as exc:
+                if not options.keep_going:
+                    raise
+                summary.failures.append(Failure(task.spec.name, str(exc)))
+        for result in task.results:
+            if result.kept is not None:
+                summary.records.append(result.kept)
+                summary.kept.add(result.name)
+            elif result.name in computed:
+                summary.records.append(computed[result.name])
+    return summary
+
+
+def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: Console) -> ResultRecord | None:
+    """Evaluate one task and write its result file(s); the first result computed, None when all are kept."""
     results = run_task_evaluations(spec, loaded, options, console)
     return results[0] if results else None
 
 
-def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: Console) -> list[dict[str, Any]]:
-    """Run each requested evaluation of one task, sharing the data and embeddings; one result file each."""
+def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: Console) -> list[ResultRecord]:
+    """Plan and run one task for a loaded model (the trainer, the demo, notebooks); the results computed."""
+    plan = plan_run([spec], ModelIdentity(loaded.model_id, loaded.sha256, loaded.path), _with_request(options, loaded))
+    return execute_plan(plan, options, console, load=lambda: loaded).computed()
+
+
+def _with_request(options: RunOptions, loaded: LoadedModel) -> RunOptions:
+    from dataclasses import replace
+
+    return options if options.model_request else replace(options, model_request=_model_request(options, loaded))
+
+
+def _evaluate_task(spec: TaskSpec, plan: TaskPlan, loaded: LoadedModel, options: RunOptions, console: Console, trained_on) -> dict[str, ResultRecord]:
+    """Run the task's evaluations left to compute, sharing the data and embeddings; one result file each."""
     skip = frames_skip_message(spec, loaded)
     if skip:
         console.print(f"[yellow]{escape(skip)}[/]")
-        return []
-    planned = task_evaluations(spec, options)
-    if not planned:
-        console.print(f"[yellow]{spec.name}[/]: the linear probe applies to classification tasks; skipped")
-        return []
-    lacking = [(t, v, why) for t, v in planned if (why := missing_capability(t, loaded.model))]
-    for _, _, why in lacking:
-        console.print(f"[yellow]{spec.name}[/]: skipped, {why}")
-    planned = [(t, v) for t, v in planned if not missing_capability(t, loaded.model)]
-    if not planned:
-        return []
-    if options.folds and any(variant == PROBE_VARIANT for _, variant in planned):
-        raise TaskError(f"task {spec.name}: --folds cannot be combined with --eval linear-probe; the probe always tests every official fold in turn, training on the others")
+        return {}
     todo = []
-    for eval_type, variant in planned:
-        name = spec.name if variant is None else f"{spec.name}.{variant}"  # esc50.json, esc50.linear-probe.json
-        out_file = result_path(options.output, loaded.model_id, name)
-        if out_file.exists() and not options.overwrite:
-            console.print(f"[yellow]{spec.name}[/]: {escape(str(out_file))} exists; kept (pass --overwrite to recompute)")
-            continue
-        todo.append((get_evaluation(eval_type), eval_type, name, out_file))
+    for result in plan.todo:
+        why = missing_capability(result.eval_type, loaded.model)
+        if why:
+            console.print(f"[yellow]{spec.name}[/]: skipped, {why}")
+        else:
+            todo.append(result)
     if not todo:
-        return []
+        return {}
     started = time.perf_counter()
-    dataset = load_task_data(spec, options)
+    dataset = plan.dataset if plan.dataset is not None else load_task_data(spec, options)
     if dataset.info.get("n_missing"):
         info = dataset.info
         console.print(f"[yellow]{spec.name}[/]: {info['n_missing']} of {info['n_listed']} listed clips have no audio file here; evaluating the {info['n_found']} found (see dataset_info in the result)")
     cache, no_cache_reason = open_cache(loaded, options.cache_dir, options.no_cache)
     ctx = TaskContext(spec, dataset, loaded, options, console, cache=cache)
-    results = []
-    for evaluate, eval_type, name, out_file in todo:
+    out: dict[str, ResultRecord] = {}
+    for planned in todo:
         with using_cache(cache):
-            outcome = evaluate(ctx)
+            outcome = get_evaluation(planned.eval_type)(ctx)
         seconds = time.perf_counter() - started
         cache_record = cache.summary() if cache is not None else {"enabled": False, "reason": no_cache_reason}
-        result = _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_record)
-        if options.save_predictions and outcome.predictions is not None:
-            write_csv(predictions_path(options.output, loaded.model_id, name), outcome.predictions)
-        if outcome.paired is not None:
-            p = outcome.paired
-            items_file = items_path(options.output, loaded.model_id, name)
-            write_npz(items_file, {"ids": np.array(p.ids), "kind": np.array(p.kind), "metric": np.array(p.metric), **p.arrays})
-            result["items_file"] = items_file.name
-        write_json(out_file, result)
-        results.append(result)
+        record = _record(spec, loaded, options, dataset, planned, outcome, seconds, cache_record, trained_on)
+        _write_outputs(options, loaded.model_id, planned, outcome, record)
+        out[planned.name] = record
         started = time.perf_counter()  # a later evaluation's time excludes the shared reading and embedding
     if cache is not None:
         c = cache.counts
@@ -170,17 +354,43 @@ def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOption
                       f"prompts {c['text_from_cache']} from the cache, {c['text_computed']} computed")
         if cache.store_error:
             console.print(f"[yellow]warning[/]: {c['store_errors']} batch(es) of embeddings could not be cached in {cache.root} ({cache.store_error})")
-    return results
+    return out
 
 
-def _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_record) -> dict[str, Any]:
+def _write_outputs(options: RunOptions, model_id: str, planned: PlannedResult, outcome: Outcome, record: ResultRecord) -> None:
+    """The result's companions first (predictions, per-item arrays, artifacts), the record last: a record on
+    disk always has its per-item file."""
+    if options.save_predictions and outcome.predictions is not None:
+        write_csv(predictions_path(options.output, model_id, planned.name), outcome.predictions)
+    if outcome.paired is not None:
+        p = outcome.paired
+        write_npz(items_path(options.output, model_id, planned.name), {"ids": np.array(p.ids), "kind": np.array(p.kind), "metric": np.array(p.metric), **p.arrays})
+    for suffix, frame in outcome.artifacts.items():
+        write_csv(_model_file(options.output, model_id, f"{record.task}.{suffix}"), frame)
+    write_record(planned.out_file, record)
+
+
+def _item_groups(spec: TaskSpec, dataset: Dataset, outcome: Outcome) -> list[list[Path]]:
+    """The audio files behind each scored item: a clip, or a temporal probe's pair of clips."""
+    if spec.source is not None and outcome.paired is not None:
+        return [[dataset.root / part for part in pair_id.split("|")] for pair_id in outcome.paired.ids]
+    return [[dataset.root / item.path] for item in dataset.items]
+
+
+def _record(spec, loaded, options, dataset, planned: PlannedResult, outcome: Outcome, seconds, cache_record, trained_on) -> ResultRecord:
+    from dataclasses import replace
+
     # An evaluation may report another main metric than the task file's (captioning without SPICE: CIDEr-D).
     main = outcome.extra.get("main_metric", spec.main_metric)
-    return {
+    n_items = int(outcome.extra.get("n_items", len(dataset.items)))
+    source_mark = subset_mark(spec.source, dataset, replace(options, limit=None), len(dataset.items)) if spec.source is not None else None
+    data = {
+        "schema_version": SCHEMA_VERSION,
         "task": spec.name,
         "task_version": spec.version,
         "domain": spec.domain,
-        "evaluation": eval_type,
+        "evaluation": planned.eval_type,
+        "variant": planned.variant,
         "model": {"id": loaded.model_id, "id_given": loaded.model_id_given, "path": loaded.path, "kind": loaded.kind, "family": loaded.family, "variant": loaded.variant},
         "model_sha": loaded.sha256,
         "main_metric": main,
@@ -188,14 +398,16 @@ def _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_r
         "metrics": outcome.metrics,
         "ci95": outcome.ci95,
         "bootstrap": {"resamples": options.n_resamples, "seed": options.seed, "method": "percentile, items resampled with replacement"},
-        "n_items": len(dataset.items),
+        "n_items": n_items,
         "n_classes": len(dataset.classes),
         # Tasks without classes (retrieval) state their chance level in outcome.extra.
         "chance": spec.chance if spec.chance is not None else default_chance(spec, dataset),
         "classes": dataset.classes,
         "folds": sorted({i.fold for i in dataset.items if i.fold is not None}, key=_fold_key),
-        "limited": options.limit is not None,
         "limit": options.limit,
+        "subset": subset_mark(spec, dataset, options, n_items, source_mark).model_dump(),
+        "contamination": None,
+        "fingerprint": planned.fingerprint.model_dump(),
         "data_root": str(dataset.root),
         **({"dataset_info": dataset.info} if dataset.info else {}),
         "protocol": {
@@ -217,6 +429,14 @@ def _result(spec, loaded, options, dataset, eval_type, outcome, seconds, cache_r
         "seconds": round(seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    mark = contamination_mark(trained_on, _item_groups(spec, dataset, outcome))
+    data["contamination"] = mark.model_dump() if mark is not None else None
+    data["variant"] = planned.variant
+    data["items_file"] = items_path(options.output, loaded.model_id, planned.name).name if outcome.paired is not None else None
+    data.pop("limited", None)
+    record = parse_record(data, str(planned.out_file))
+    assert record is not None  # it has every key that makes a result
+    return record
 
 
 def default_chance(spec: TaskSpec, dataset: Dataset) -> float | None:

@@ -154,7 +154,7 @@ def test_no_sha_or_no_cache_disables_caching(clips, tmp_path):
     for model, no_cache, reason in [(SpectrumModel(sha256=None), False, "sha256"), (SpectrumModel(), True, "--no-cache")]:
         options = RunOptions(output=tmp_path / "out", data={"esc50": str(root)}, workers=0, overwrite=True, cache_dir=str(tmp_path / "cache"), no_cache=no_cache, n_resamples=10)
         result = run_task(spec, loaded_model(model), options, Console(quiet=True))
-        assert result["embedding_cache"]["enabled"] is False and reason in result["embedding_cache"]["reason"]
+        assert result.embedding_cache["enabled"] is False and reason in result.embedding_cache["reason"]
     assert not (tmp_path / "cache").exists()
 
 
@@ -164,7 +164,7 @@ def test_default_location_follows_xdg(clips, tmp_path, monkeypatch):
     assert default_cache_dir() == tmp_path / "xdg" / "clapbench"
     options = RunOptions(output=tmp_path / "out", data={"esc50": str(root)}, workers=0, n_resamples=10)
     result = run_task(registry()["esc50"], loaded_model(SpectrumModel()), options, Console(quiet=True))
-    assert result["embedding_cache"]["dir"] == str(tmp_path / "xdg" / "clapbench")
+    assert result.embedding_cache["dir"] == str(tmp_path / "xdg" / "clapbench")
     assert len(entry_files(tmp_path / "xdg" / "clapbench")) == 12 + 24  # clips + prompts (6 classes x 4 templates)
 
 

@@ -41,8 +41,9 @@ def test_leaderboard_tables(results, tmp_path):
     assert res.exit_code == 0, res.output
 
     table = pd.read_csv(csv_out, dtype=str)
-    assert list(table.columns) == ["model", "family", "sound-events/esc50", "sound-events/esc50b", "mean", "complete"]
-    table = table.rename(columns=lambda c: c.split("/")[-1])
+    assert list(table.columns) == ["model", "family", "sound-events/esc50", "sound-events/esc50:marks", "sound-events/esc50b",
+                                   "sound-events/esc50b:marks", "mean", "mean:marks", "complete"]
+    table = table.rename(columns=lambda c: c.split("/")[-1]).fillna("")
     assert list(table.model) == [PLUGIN_ID, "tiny-clap"]  # complete rows first
     plugin, tiny = table.iloc[0], table.iloc[1]
     esc50, esc50b = main_score(results, PLUGIN_ID, "esc50"), main_score(results, PLUGIN_ID, "esc50b")
@@ -51,24 +52,30 @@ def test_leaderboard_tables(results, tmp_path):
     assert float(plugin["mean"]) == pytest.approx((esc50 + esc50b) / 2, abs=1e-4) and plugin.complete == "True"
     assert float(tiny.esc50) == pytest.approx(main_score(results, "tiny-clap", "esc50"), abs=1e-4)
     assert tiny.esc50b == "missing" and tiny.complete == "False"
+    # the fixture is a toy copy of ESC-50 (30 clips, 6 classes): every score is marked a subset, and so is every mean over them
+    n_folds12 = json.loads((results / PLUGIN_ID / "esc50b.json").read_text())["n_items"]
+    assert plugin["esc50:marks"] == "subset 30/2000" and plugin["esc50b:marks"] == f"subset {n_folds12}/2000 folds 1,2"
+    assert tiny["esc50:marks"] == "subset 6/2000" and tiny["esc50b:marks"] == ""
+    assert plugin["mean:marks"] == "includes subset esc50, esc50b" and tiny["mean:marks"] == "includes subset esc50"
 
     markdown = md_out.read_text().splitlines()
     assert markdown[0].startswith("| model | family | sound-events / esc50 |") and "esc50b" in markdown[0] and markdown[0].rstrip().endswith("mean** |")
     plugin_line = next(line for line in markdown if line.startswith(f"| {PLUGIN_ID} "))
     tiny_line = next(line for line in markdown if line.startswith("| tiny-clap "))
-    assert f"{100 * (esc50 + esc50b) / 2:.2f} |" in plugin_line and "incomplete" not in plugin_line
+    assert f"{100 * (esc50 + esc50b) / 2:.2f} (includes subset esc50, esc50b) |" in plugin_line and "incomplete" not in plugin_line
+    assert f"{100 * esc50:.2f} (subset 30/2000) |" in plugin_line
     cells = [c.strip() for c in tiny_line.strip("|").split("|")]
-    assert cells[3] == "missing" and cells[4].endswith("(incomplete)")
+    assert cells[2].endswith("(subset 6/2000)") and cells[3] == "missing" and cells[4].endswith("(incomplete; includes subset esc50)")
 
     screen = " ".join(res.output.split())
-    assert "missing" in screen and "(incomplete)" in screen
+    assert "missing" in screen and "incomplete; includes subset esc50" in screen and "subset 6/2000" in screen
 
 
 def test_leaderboard_of_chosen_tasks_is_complete(results, tmp_path):
     res = run_cli("leaderboard", results, "--tasks", "esc50", "-o", tmp_path / "b.csv")
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "b.csv", dtype=str)
-    assert list(table.columns) == ["model", "family", "sound-events/esc50", "mean", "complete"]
+    assert list(table.columns) == ["model", "family", "sound-events/esc50", "sound-events/esc50:marks", "mean", "mean:marks", "complete"]
     assert set(table.complete) == {"True"} and list(table["mean"]) == list(table["sound-events/esc50"])
 
 

@@ -312,7 +312,7 @@ def test_zero_shot_and_probe_share_one_embedding_pass(synth_dir, tmp_path):
     folder = out / "test_linear_probe.spectrum_model"
     zero_shot = json.loads((folder / "esc50.json").read_text())
     probe = json.loads((folder / "esc50.linear-probe.json").read_text())
-    assert zero_shot["evaluation"] == "zero-shot-classification" and "variant" not in zero_shot
+    assert zero_shot["evaluation"] == "zero-shot-classification" and zero_shot["variant"] is None and probe["variant"] == "linear-probe"
     for result in (zero_shot, probe):
         assert result["embedding_cache"]["audio_computed"] == 60 and result["embedding_cache"]["audio_from_cache"] == 0
     assert "templates" not in probe["protocol"] and probe["protocol"]["clip_seconds"] == 1.0
@@ -322,7 +322,7 @@ def test_zero_shot_and_probe_share_one_embedding_pass(synth_dir, tmp_path):
         board = run_cli("leaderboard", out, "--eval", evaluation, "-o", tmp_path / f"{evaluation}.csv")
         assert board.exit_code == 0, board.output
         header, row = (tmp_path / f"{evaluation}.csv").read_text().splitlines()[:2]
-        assert header.split(",") == ["model", "family", "sound-events/esc50", "mean", "complete"]
+        assert header.split(",") == ["model", "family", "sound-events/esc50", "sound-events/esc50:marks", "mean", "mean:marks", "complete"]
         assert float(row.split(",")[2]) == round(result["main_score"], 4)
 
 

@@ -123,6 +123,10 @@ def test_report_is_self_contained(report):
     assert text.count("<svg") >= 4  # two score charts, per-class chart, confusion matrix
 
 
+def _flag(run: dict) -> str:
+    return "S" if run["subset"]["is_subset"] else ""
+
+
 def test_leaderboard_rows_scores_and_flags(report, results):
     _, text = report
     runs = _load(results)
@@ -131,13 +135,15 @@ def test_leaderboard_rows_scores_and_flags(report, results):
     assert labels == ["model", "esc50-actions", "mean", "esc50", "mean", "mean"]  # domains: actions, sound-events
     for model, row in measured.items():
         esc, act = runs.get((model, "esc50")), runs.get((model, "esc50-actions"))
-        # a task's cell: the score, then its 95% interval (printed pages have no hover)
-        assert row[3] == (_pct(esc["main_score"]) + _ci_text(esc) if esc else "missing")
-        assert row[1] == (_pct(act["main_score"]) + _ci_text(act) if act else "missing")
+        # a task's cell: the score, its S flag (the fixtures are toy copies: subsets), then its 95% interval
+        # (printed pages have no hover)
+        assert row[3] == (_pct(esc["main_score"]) + _flag(esc) + _ci_text(esc) if esc else "missing")
+        assert row[1] == (_pct(act["main_score"]) + _flag(act) + _ci_text(act) if act else "missing")
         have = [r["main_score"] for r in (esc, act) if r]
         overall = _pct(sum(have) / len(have))
-        # a model missing a task has its overall mean marked incomplete
-        assert row[5] == overall + ("" if len(have) == 2 else "*")
+        # a model missing a task has its overall mean marked incomplete; a mean over subsets says so
+        subsets = ", ".join(t for t, r in (("esc50", esc), ("esc50-actions", act)) if r and r["subset"]["is_subset"])
+        assert row[5] == overall + ("" if len(have) == 2 else "*") + (f"includes subset {subsets}" if subsets else "")
     # a domain mean of a model without the domain's task is missing
     assert measured["spectral-worse"][2] == "missing" and measured["tiny"][4] == "missing"
     # the spectral plugin hears the classes; swapping two pairs of its classes makes it worse
@@ -168,7 +174,8 @@ def test_score_cards_show_each_runs_interval(report, results):
         lo, hi = r["ci95"][r["main_metric"]]
         assert lo <= r["main_score"] <= hi
         folds = ", ".join(map(str, r["folds"]))
-        assert f"{model} {_pct(r['main_score'])} [{_pct(lo)}, {_pct(hi)}] {r['n_items']} {folds}" in lines
+        mark = f" subset {r['n_items']}/2000" if r["subset"]["is_subset"] else ""
+        assert f"{model}{mark} {_pct(r['main_score'])} [{_pct(lo)}, {_pct(hi)}] {r['n_items']} {folds}" in lines
 
 
 def test_per_class_accuracy_and_confusion_of_the_top_model(report, results):

@@ -19,7 +19,7 @@ from sklearn.metrics import balanced_accuracy_score
 import clapbench
 from clapbench.demo.synth import DEMO_CLASSES
 from clapbench.registry import template_sha
-from conftest import assert_accuracy_within, assert_decisions_agree, run_cli
+from conftest import assert_refused, assert_accuracy_within, assert_decisions_agree, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 ESC50_TEMPLATES = yaml.safe_load((REPO / "tasks" / "esc50.yaml").read_text())["prompts"]["templates"]
@@ -129,19 +129,35 @@ def test_limit_marks_a_smoke_run(spectral_plugin, esc50_dir, tmp_path):
     run_ok(*args, "--output", tmp_path / "b")
     (a, preds_a), (b, preds_b) = read_result(tmp_path / "a", "clapbench_test_spectral.make"), read_result(tmp_path / "b", "clapbench_test_spectral.make")
     assert a["limited"] is True and a["limit"] == 7 and a["n_items"] == 7 and len(preds_a) == 7
-    assert "limited" in output
+    assert a["subset"]["is_subset"] and a["subset"]["reasons"] == ["--limit 7", "6 of the official 50 classes"] and "subset 7/2000" in output
     # a seeded sample: the same clips and scores in every run, spread over the dataset
     assert list(preds_a.path) == list(preds_b.path) and a["metrics"] == b["metrics"]
     assert len(set(preds_a.label)) > 1
 
 
-def test_existing_result_is_kept_unless_overwrite(spectral_plugin, esc50_dir, tmp_path):
+def test_result_is_kept_only_for_the_same_configuration(spectral_plugin, esc50_dir, tmp_path, monkeypatch):
+    """Same fingerprint: kept, and its score row still printed. Another configuration: refused before the
+    model loads, naming the fields that differ; --overwrite recomputes."""
+    import clapbench.models
+
     args = ("--model", spectral_plugin, "--tasks", "esc50", "--data", f"esc50={esc50_dir}", "--output", tmp_path, "--workers", "0")
     run_ok(*args, "--limit", 3)
     path = tmp_path / "clapbench_test_spectral.make" / "esc50.json"
     first = path.read_bytes()
-    output = run_ok(*args, "--limit", 5)
-    assert path.read_bytes() == first and "kept" in output and "--overwrite" in output
+    real_load = clapbench.models.load_model
+
+    def no_load(*a, **k):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(clapbench.models, "load_model", no_load)
+    output = run_ok(*args, "--limit", 3)  # the same configuration: kept, the model never loaded
+    assert path.read_bytes() == first and "kept" in output and "esc50" in output and "subset 3/2000" in output
+    for other, field in ((("--limit", 5), "limit: 3 -> 5"), (("--limit", 3, "--seed", 1), "seed: 0 -> 1"),
+                         (("--limit", 3, "--template", "a {}"), "templates:")):
+        res = run_cli("run", *args, *other)
+        assert_refused(res, None, "holds a result of another configuration", field, "--overwrite")
+        assert path.read_bytes() == first
+    monkeypatch.setattr(clapbench.models, "load_model", real_load)
     run_ok(*args, "--limit", 5, "--overwrite")
     assert json.loads(path.read_text())["n_items"] == 5
 

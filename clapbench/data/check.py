@@ -35,6 +35,13 @@ class CheckRow:
 
 
 def check_task(spec: TaskSpec, data: dict[str, str], data_root: str | None) -> CheckRow:
+    if spec.source is not None:
+        # a task built from a source task's clips (the temporal probes) is usable when its source is
+        row = check_task(spec.source, data, data_root)
+        row.task = spec.name
+        row.note = f"built from {spec.source.name}'s clips" + (f"; {row.note}" if row.note else "")
+        row.classes = None if not row.usable else row.classes
+        return row
     try:
         location = find_location(spec.name, data, data_root, spec.dataset.get("shares_data_with"))
     except ClapbenchError as exc:

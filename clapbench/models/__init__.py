@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from clapbench.errors import ModelError
@@ -11,7 +12,27 @@ from clapbench.paths import slug
 
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
-__all__ = ["AudioTextModel", "LoadedModel", "check_embeddings", "load_model", "resolve_device", "DTYPES"]
+__all__ = ["AudioTextModel", "LoadedModel", "ModelIdentity", "check_embeddings", "load_model", "model_identity", "resolve_device", "DTYPES"]
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a run knows of a model before loading it: its results folder name and its weights hash
+    (None for a plugin, whose weights only it can name)."""
+
+    model_id: str
+    sha256: str | None
+    path: str
+
+
+def model_identity(spec: str, model_id: str | None = None) -> ModelIdentity:
+    """The id and weights hash ``load_model`` will give ``spec``, without loading it."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return ModelIdentity(slug(model_id or path.resolve().stem), weights_sha256(path), str(path.resolve()))
+    if path.is_dir():
+        return ModelIdentity(slug(model_id or path.resolve().name), weights_sha256(path), str(path.resolve()))
+    return ModelIdentity(slug(model_id or spec.replace(":", ".")), None, spec)
 
 
 def __getattr__(name: str):
@@ -42,11 +63,12 @@ def resolve_device(device: str) -> str:
 
 def load_model(
     spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0, model_id: str | None = None,
-    family: str | None = None, protocol: str = "native", tokenizer: str | None = None, decoding=None,
+    family: str | None = None, protocol: str = "native", tokenizer: str | None = None, decoding=None, sha256: str | None = None,
 ) -> LoadedModel:
     """Load ``spec``: a HF ClapModel folder, an MS-CLAP, clapcap or LAION-CLAP checkpoint file, or a plugin ``package.module:factory``.
 
-    ``decoding`` (a ``beam_search.BeamOptions``) sets a captioner's beam search; None keeps its defaults."""
+    ``decoding`` (a ``beam_search.BeamOptions``) sets a captioner's beam search; None keeps its defaults.
+    ``sha256``: the weights hash when the caller has it already (``model_identity``), so it is not computed twice."""
     from clapbench.models import DTYPES
     from clapbench.models.families import CHECKPOINT_SUFFIXES, load_checkpoint_model
     from clapbench.models.hf_clap import HFClapModel, is_hf_clap_folder
@@ -66,7 +88,7 @@ def load_model(
             model_id_given=model_id,
             path=str(path.resolve()),
             kind=model.family,
-            sha256=weights_sha256(path),
+            sha256=sha256 or weights_sha256(path),
             device=device,
             dtype=dtype,
             preprocessing=model.describe(),
@@ -80,7 +102,7 @@ def load_model(
     if path.is_dir() and tokenizer is not None:
         raise ModelError(f"--tokenizer: {path} is a transformers ClapModel folder, which carries its own tokenizer")
     if path.is_dir() and pe_audio_variant(path) is not None:
-        return _load_pe_audio(path, pe_audio_variant(path), protocol, device, dtype, model_id)
+        return _load_pe_audio(path, pe_audio_variant(path), protocol, device, dtype, model_id, sha256)
     if path.is_dir():
         preset = resolve_protocol(protocol, "hf")
         if not is_hf_clap_folder(path):
@@ -95,7 +117,7 @@ def load_model(
         else:
             preprocessing["protocol"] = "native (the folder's saved feature-extractor settings, the task's templates)"
         variant = "htsat-fused" if model.model.config.audio_config.enable_fusion else "htsat-unfused"
-        return _folder_model(path, model, "hf-clap", variant, preprocessing, model_id, device, dtype)
+        return _folder_model(path, model, "hf-clap", variant, preprocessing, model_id, device, dtype, sha256)
     if path.exists():
         raise ModelError(
             f"{path}: not a checkpoint clapbench reads; expected a HF ClapModel folder, an MS-CLAP or LAION-CLAP "
@@ -127,7 +149,7 @@ def load_model(
     )
 
 
-def _load_pe_audio(path: Path, variant: str, protocol: str, device: str, dtype: str, model_id: str | None) -> LoadedModel:
+def _load_pe_audio(path: Path, variant: str, protocol: str, device: str, dtype: str, model_id: str | None, sha256: str | None = None) -> LoadedModel:
     from clapbench.models import DTYPES
     from clapbench.models.pe_audio import PeAudioAdapter
 
@@ -135,10 +157,10 @@ def _load_pe_audio(path: Path, variant: str, protocol: str, device: str, dtype: 
         raise ModelError(f"--protocol {protocol}: {path} is a PE Audio folder, which takes the raw 48 kHz waveform its own feature extractor pads; only native applies")
     model = PeAudioAdapter(path, variant, device=device, dtype=DTYPES[dtype])
     preprocessing = {**model.describe(), "protocol": "native (the folder's saved feature-extractor settings, the task's templates)"}
-    return _folder_model(path, model, "pe-audio", variant, preprocessing, model_id, device, dtype)
+    return _folder_model(path, model, "pe-audio", variant, preprocessing, model_id, device, dtype, sha256)
 
 
-def _folder_model(path: Path, model, family: str, variant: str, preprocessing: dict, model_id: str | None, device: str, dtype: str) -> LoadedModel:
+def _folder_model(path: Path, model, family: str, variant: str, preprocessing: dict, model_id: str | None, device: str, dtype: str, sha256: str | None = None) -> LoadedModel:
     """A transformers folder's LoadedModel: named after the folder, its weight files hashed."""
     return LoadedModel(
         model=model,
@@ -146,7 +168,7 @@ def _folder_model(path: Path, model, family: str, variant: str, preprocessing: d
         model_id_given=model_id,
         path=str(path.resolve()),
         kind=family,
-        sha256=weights_sha256(path),
+        sha256=sha256 or weights_sha256(path),
         device=device,
         dtype=dtype,
         preprocessing=preprocessing,

@@ -17,15 +17,17 @@ import pandas as pd
 from clapbench.errors import ClapbenchError
 from clapbench.paths import slug
 from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, multi_label_metrics, threshold_decisions
-from clapbench.results.store import read_npz, read_result_files
+from clapbench.results.leaderboard import record_marks
+from clapbench.results.record import ModelRef, ResultRecord, read_records
+from clapbench.results.store import read_npz
 
 
 @dataclass
 class Side:
-    """One side of a comparison: result dicts by task, and where per-item files live."""
+    """One side of a comparison: result records by task, and where per-item files live."""
 
     label: str
-    results: dict[str, dict[str, Any]]
+    results: dict[str, ResultRecord]
     folder: Path | None  # None for a leaderboard CSV (scores only)
 
 
@@ -42,6 +44,7 @@ class TaskComparison:
     verdict: str  # improved / unchanged / regressed
     paired: bool
     n_items: int | None
+    marks: str = ""  # the two results' subset and contamination marks ("new: subset 88/2000")
 
 
 def load_side(path: str | Path, model_id: str | None = None) -> Side:
@@ -61,12 +64,12 @@ def load_side(path: str | Path, model_id: str | None = None) -> Side:
             raise ClapbenchError(f"{path}: expected result files of one model; found models: {names} (pass --model-id or the model's folder)")
         folder = models[0]
     # esc50 (zero-shot) and esc50.linear-probe are compared separately
-    results = {r["task"] + (f".{r['variant']}" if r.get("variant") else ""): r for r in _result_files(folder)}
+    results = {r.name: r for r in _result_files(folder)}
     return Side(label=str(path), results=results, folder=folder)
 
 
-def _result_files(folder: Path) -> list[dict[str, Any]]:
-    return read_result_files(sorted(folder.glob("*.json")))
+def _result_files(folder: Path) -> list[ResultRecord]:
+    return read_records(sorted(folder.glob("*.json")))
 
 
 def _side_from_leaderboard(path: Path, model_id: str | None) -> Side:
@@ -84,7 +87,7 @@ def _side_from_leaderboard(path: Path, model_id: str | None) -> Side:
         if col in ("model", "mean", "complete") or task == "mean" or value in ("", "missing"):
             continue
         try:
-            results[task] = {"task": task, "main_score": float(value), "main_metric": None}
+            results[task] = ResultRecord(task=task, main_score=float(value), main_metric="", model=ModelRef(id=str(row["model"])))
         except ValueError:
             continue
     return Side(label=str(path), results=results, folder=None)
@@ -92,41 +95,76 @@ def _side_from_leaderboard(path: Path, model_id: str | None) -> Side:
 
 def _load_items(side: Side, task: str) -> dict[str, np.ndarray]:
     result = side.results[task]
-    name = result.get("items_file")
+    name = result.items_file
     path = side.folder / name if (side.folder and name) else None
     if path is None or not path.is_file():
-        raise ClapbenchError(f"{result.get('_file', side.label)}: no per-item file for task {task}; rerun it with this clapbench version to compare with significance")
+        raise ClapbenchError(f"{result.file or side.label}: no per-item file for task {task}; rerun it with this clapbench version to compare with significance")
     return read_npz(path)
 
 
 def metric_on_resamples(items: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
-    """The main metric on each row of resampled item indices, from a per-item file."""
+    """The main metric on each row of resampled indices (from ``resample_indices``), from a per-item file."""
     kind = str(items["kind"])
     if kind == "mean":
         return items["values"].astype(np.float64)[idx].mean(axis=1)
+    if kind == "grouped":
+        # idx draws groups (clips); each query weighs as often as its group was drawn
+        n_groups = len(items["ids"])
+        counts = np.zeros((len(idx), n_groups))
+        np.add.at(counts, (np.repeat(np.arange(len(idx)), idx.shape[1]), idx.ravel()), 1.0)
+        w = counts[:, items["group"].astype(np.int64)]
+        return (w @ items["values"].astype(np.float64)) / w.sum(axis=1)
     if kind == "classification":
         table = SINGLE_LABEL
         if bool(items["multilabel"]):
             threshold = float(items["f1_threshold"]) if "f1_threshold" in items else float("nan")
             table = MULTI_LABEL if np.isnan(threshold) else multi_label_metrics(threshold_decisions(threshold))
-        return table[str(items["metric"])](items["y"], items["scores"], idx)
+        metric = table[str(items["metric"])]
+        if "stratum" not in items:
+            return metric(items["y"], items["scores"], idx)
+        # the linear probe: the mean over test folds of each fold's metric; idx holds each fold's draws in turn
+        per_stratum = [metric(items["y"], items["scores"], idx[:, cols]) for cols in _stratum_columns(items)]
+        return np.mean(per_stratum, axis=0)
     raise ClapbenchError(f"per-item file of kind '{kind}' is not understood by this clapbench version")
+
+
+def _stratum_columns(items: dict[str, np.ndarray]) -> list[slice]:
+    sizes = np.bincount(np.unique(items["stratum"], return_inverse=True)[1])
+    edges = np.concatenate([[0], np.cumsum(sizes)])
+    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def identity_indices(items: dict[str, np.ndarray]) -> np.ndarray:
+    """(1, n) indices of the full set, in the column order ``metric_on_resamples`` expects."""
+    if "stratum" in items:
+        return np.argsort(items["stratum"], kind="stable")[None, :]
+    return np.arange(len(items["ids"]))[None, :]
+
+
+def resample_indices(items: dict[str, np.ndarray], n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(B, n) resampled indices: items (or groups) with replacement, within each stratum when there are strata."""
+    if n_resamples <= 0:
+        return identity_indices(items)
+    if "stratum" not in items:
+        n = len(items["ids"])
+        return rng.integers(0, n, size=(n_resamples, n))
+    members = [np.flatnonzero(items["stratum"] == s) for s in np.unique(items["stratum"])]
+    return np.concatenate([m[rng.integers(0, len(m), size=(n_resamples, len(m)))] for m in members], axis=1)
 
 
 def compare_task(
     task: str, base: Side, new: Side, n_resamples: int, seed: int, max_drop: float, alpha: float
 ) -> TaskComparison:
     rb, rn = base.results[task], new.results[task]
-    if rb.get("task_version") is not None and rn.get("task_version") is not None and rb["task_version"] != rn["task_version"]:
-        raise ClapbenchError(f"task {task}: task versions differ (baseline {rb['task_version']}, new {rn['task_version']}); scores are not comparable")
-    if rb.get("main_metric") and rb["main_metric"] != rn["main_metric"]:
-        raise ClapbenchError(f"task {task}: main metrics differ (baseline {rb['main_metric']}, new {rn['main_metric']})")
-    metric = rn["main_metric"]
+    if rb.task_version is not None and rn.task_version is not None and rb.task_version != rn.task_version:
+        raise ClapbenchError(f"task {task}: task versions differ (baseline {rb.task_version}, new {rn.task_version}); scores are not comparable")
+    if rb.main_metric and rb.main_metric != rn.main_metric:
+        raise ClapbenchError(f"task {task}: main metrics differ (baseline {rb.main_metric}, new {rn.main_metric})")
+    metric = rn.main_metric
+    marks = "; ".join(f"{side}: {m}" for side, m in (("baseline", record_marks(rb)), ("new", record_marks(rn))) if m)
     items_new = _load_items(new, task)
     rng = np.random.default_rng(seed)
     n = len(items_new["ids"])
-    idx = rng.integers(0, n, size=(n_resamples, n)) if n_resamples > 0 else np.arange(n)[None, :]
-    identity = np.arange(n)[None, :]
     if base.folder is not None:
         items_base = _load_items(base, task)
         if not np.array_equal(items_base["ids"], items_new["ids"]):
@@ -137,15 +175,20 @@ def compare_task(
             only_n = sorted(set(items_new["ids"].tolist()) - set(items_base["ids"].tolist()))
             what = f"{len(only_b)} only in the baseline (e.g. {only_b[:1]}), {len(only_n)} only in the new results (e.g. {only_n[:1]})" if (only_b or only_n) else "repeated item ids"
             raise ClapbenchError(f"task {task}: the two runs scored different items: {what}")
-        base_score = float(metric_on_resamples(items_base, identity)[0])
+        if str(items_base["kind"]) != str(items_new["kind"]) or ("stratum" in items_base) != ("stratum" in items_new) or (
+                "stratum" in items_new and not np.array_equal(items_base["stratum"], items_new["stratum"])):
+            raise ClapbenchError(f"task {task}: the two per-item files were not made by the same evaluation (kind or test folds differ)")
+        idx = resample_indices(items_new, n_resamples, rng)
+        base_score = float(metric_on_resamples(items_base, identity_indices(items_base))[0])
         diffs = metric_on_resamples(items_new, idx) - metric_on_resamples(items_base, idx)
         paired = True
     else:
         # A leaderboard CSV has no items: the baseline is a fixed number; resample the new run only.
-        base_score = float(rb["main_score"])
+        base_score = float(rb.main_score)
+        idx = resample_indices(items_new, n_resamples, rng)
         diffs = metric_on_resamples(items_new, idx) - base_score
         paired = False
-    new_score = float(metric_on_resamples(items_new, identity)[0])
+    new_score = float(metric_on_resamples(items_new, identity_indices(items_new))[0])
     diff = new_score - base_score
     b = len(diffs)
     p_two = float(min(1.0, 2 * min((1 + np.sum(diffs <= 0)) / (b + 1), (1 + np.sum(diffs >= 0)) / (b + 1))))
@@ -158,7 +201,7 @@ def compare_task(
     else:
         verdict = "unchanged"
     lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return TaskComparison(task, metric, base_score, new_score, diff, [float(lo), float(hi)], p_two, p_reg, verdict, paired, n)
+    return TaskComparison(task, metric, base_score, new_score, diff, [float(lo), float(hi)], p_two, p_reg, verdict, paired, n, marks)
 
 
 def _align(items: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndarray] | None:
@@ -168,6 +211,10 @@ def _align(items: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndarra
         return None
     order = np.array([position[k] for k in ids.tolist()])
     n = len(order)
+    if str(items["kind"]) == "grouped":  # queries keep their order; their group index follows the clips' new order
+        new_index = np.empty(n, dtype=np.int64)
+        new_index[order] = np.arange(n)
+        return {**items, "ids": items["ids"][order], "group": new_index[items["group"].astype(np.int64)]}
     return {k: (v[order] if v.ndim >= 1 and v.shape[0] == n else v) for k, v in items.items()}
 
 

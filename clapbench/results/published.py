@@ -2,7 +2,9 @@
 
 The file has a row per (model, task, metric) as its source states it: columns model, family, task,
 metric, value (a fraction, like clapbench's scores), kind (``reported`` by the model's authors or a
-third-party ``reproduction``), source and note. They are shown beside measured scores, never mixed
+third-party ``reproduction``), source, note and contamination (what the literature says about the
+model having been trained or selected on the task's test data, with its source; empty when nothing is
+known). They are shown beside measured scores, never mixed
 into measured means: the protocols behind them (clip sets, templates, checkpoints) differ.
 
 - ``load_published()`` reads the rows exactly as stated.
@@ -22,7 +24,8 @@ from clapbench.errors import ClapbenchError
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # A wheel carries the file inside the package; a source checkout has it in the top-level results/.
 PUBLISHED_FILES = [PACKAGE_DIR / "_data" / "published.csv", PACKAGE_DIR.parent / "results" / "published.csv"]
-COLUMNS = ("model", "family", "task", "metric", "value", "kind", "source", "note")
+COLUMNS = ("model", "family", "task", "metric", "value", "kind", "source", "note", "contamination")
+OPTIONAL_COLUMNS = ("contamination",)  # files written before the column was added still load
 KINDS = ("reported", "reproduction")
 
 # Stated metric -> main metrics it is taken to be. Papers say "F1" without the averaging (MS-CLAP's
@@ -40,6 +43,7 @@ class PublishedNumber:
     kind: str  # "reported" or "reproduction"
     source: str
     note: str = ""
+    contamination: str = ""  # e.g. "checkpoint selected by ESC-50 zero-shot score (LAION-AI/CLAP#75)"
 
 
 def published_file() -> Path:
@@ -55,7 +59,7 @@ def load_published(path: Path | None = None) -> list[PublishedNumber]:
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or []) and c not in OPTIONAL_COLUMNS]
             if missing:
                 raise ClapbenchError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
             rows = [_row(path, line, raw) for line, raw in enumerate(reader, start=2)]

@@ -24,7 +24,9 @@ import clapbench
 from clapbench.errors import ClapbenchError
 from clapbench.results.leaderboard import build_leaderboard, column_kind
 from clapbench.results.published import PublishedNumber, load_published, on_main_metric
-from clapbench.results.store import load_results, read_npz
+from clapbench.results.leaderboard import record_marks
+from clapbench.results.record import ResultRecord, load_results
+from clapbench.results.store import read_npz
 
 MAX_CLASSES_PLOTTED = 40  # beyond this, the per-class chart shows the best and worst classes; the table has all
 MAX_CLASSES_LABELLED = 60  # confusion matrices of more classes carry no tick labels
@@ -49,11 +51,12 @@ def write_report(results_dirs: Path | list[Path], output: Path, task: str | None
 
 def build_report(results_dirs: Path | list[Path], task: str | None = None, published: bool = False) -> str:
     folders = [Path(results_dirs)] if isinstance(results_dirs, (str, Path)) else [Path(f) for f in results_dirs]
-    results = load_results(folders)
+    records = load_results(folders)
     results_dir = ", ".join(map(str, folders))
-    if not results:
+    if not records:
         raise ClapbenchError(f"{results_dir}: no result files (<model-id>/<task>.json) found")
-    table, _ = build_leaderboard(results)
+    table, _ = build_leaderboard(records)
+    results = [_run_view(r) for r in records]
     models = list(table["model"])
     by_model_task = {(_model_id(r), r["task"]): r for r in results}
     tasks = [column_kind(c)[2] for c in table.columns if column_kind(c)[0] == "task"]
@@ -109,7 +112,11 @@ def _leaderboard_section(table: pd.DataFrame, reported: list[PublishedNumber], m
                 continue
             complete = row[f"{domain}/complete"] if kind == "domain-mean" else row["complete"] if kind == "mean" else True
             run = runs.get((row["model"], column_kind(col)[2])) if kind == "task" else None
-            cells.append(_score_cell(row[col], bool(complete), "mean" in kind, run))
+            cell = _score_cell(row[col], bool(complete), "mean" in kind, run)
+            said = row.get(col + ":marks", "") if "mean" in kind else ""
+            if said and isinstance(said, str):  # a mean over subset or contaminated results says so
+                cell = cell.replace("</td>", f'<span class="flag" title="{_e(said)}">{_e(said)}</span></td>', 1)
+            cells.append(cell)
         measured.append(f"<tr>{''.join(cells)}</tr>")
 
     reported_rows = []
@@ -127,7 +134,8 @@ def _leaderboard_section(table: pd.DataFrame, reported: list[PublishedNumber], m
                 cells.append('<td class="num" data-value="">—</td>')
             else:
                 title = p.source + (f" ({p.note})" if p.note else "")
-                cells.append(f'<td class="num" data-value="{p.value!r}" title="{_e(title)}">{100 * p.value:.2f}</td>')
+                flag = f'<span class="flag" title="{_e(p.contamination)}">contaminated</span>' if getattr(p, "contamination", "") else ""
+                cells.append(f'<td class="num" data-value="{p.value!r}" title="{_e(title)}">{100 * p.value:.2f}{flag}</td>')
         reported_rows.append(f"<tr>{''.join(cells)}</tr>")
 
     reported_body = f'<tbody class="reported">{"".join(reported_rows)}</tbody>' if reported_rows else ""
@@ -166,9 +174,9 @@ def _score_cell(value: Any, complete: bool, is_mean: bool, run: dict | None = No
     folds = run.get("folds") or []
     title = f"95% CI [{100 * lo:.2f}, {100 * hi:.2f}]; {run.get('n_items', '?')} items" + (f"; folds {', '.join(map(str, folds))}" if folds else "")
     mark = ""
-    if run.get("limited"):
-        title += f"; a smoke run on {run.get('limit')} sampled items (--limit)"
-        mark = '<span class="flag" title="limited: a sample of the items">L</span>'
+    if run.get("marks"):
+        title += f"; {run['marks']}" + (f" ({'; '.join(run['subset_reasons'])})" if run.get("subset_reasons") else "")
+        mark = f'<span class="flag" title="{_e(run["marks"])}">{"C" if "contaminated" in run["marks"] else "S"}</span>'
     return (f'<td class="{cls}" data-value="{float(value)!r}" title="{_e(title)}">{text}{mark}'
             f'<span class="cell-ci">{100 * lo:.1f}–{100 * hi:.1f}</span></td>')
 
@@ -186,7 +194,7 @@ def _scores_section(tasks: list[str], models: list[str], runs: dict, reported: l
         rows = []
         for m, r in have:
             lo, hi = _ci(r)
-            flag = ' <span class="flag" title="a smoke run on a sample of the items (--limit)">limited</span>' if r.get("limited") else ""
+            flag = f' <span class="flag" title="{_e("; ".join(r.get("subset_reasons") or []))}">{_e(r["marks"])}</span>' if r.get("marks") else ""
             folds = ", ".join(map(str, r.get("folds") or [])) or "—"
             rows.append(
                 f'<tr><th scope="row">{_e(m)}{flag}</th><td class="num">{100 * r["main_score"]:.2f}</td>'
@@ -490,7 +498,8 @@ def provenance(result: dict[str, Any]) -> dict[str, str]:
         "seed": result.get("seed"),
         "bootstrap": f"{boot['resamples']} resamples, seed {boot['seed']}" if "resamples" in boot else None,
         "items": result.get("n_items"),
-        "limited to": result.get("limit") if result.get("limited") else None,
+        "limited to": result.get("limit"),
+        "marks": result.get("marks") or None,
         "data root": result.get("data_root"),
         "versions": ", ".join(f"{k} {v}" for k, v in (result.get("versions") or {}).items()) or None,
         "created": result.get("created"),
@@ -531,6 +540,15 @@ def _provenance_section(models: list[str], results: list[dict]) -> str:
 
 def _short_sha(sha: str) -> str:
     return sha[:12] if len(sha) == 64 and all(c in "0123456789abcdef" for c in sha) else sha
+
+
+def _run_view(record: ResultRecord) -> dict[str, Any]:
+    """A result as the report's sections read it: the record's fields, its marks, and where it was read from."""
+    view = record.model_dump(mode="json")
+    view["_file"] = record.file
+    view["marks"] = record_marks(record)
+    view["subset_reasons"] = list(record.subset.reasons) if record.subset is not None else []
+    return view
 
 
 def _model_id(result: dict) -> str:
