@@ -51,3 +51,21 @@ def spectral_model(confuse: int = 0) -> SpectralModel:
 
 def spectral_model_worse() -> SpectralModel:
     return SpectralModel(confuse=2)
+
+
+class NoisySpectralModel(SpectralModel):
+    """The spectral plugin with seeded noise on every audio embedding (the same clip, the same noise):
+    a model whose audio features are worse, for the linear probe."""
+
+    def embed_audio(self, waves):
+        import zlib
+
+        clean = super().embed_audio(waves)
+        noise = [np.random.default_rng(zlib.crc32(np.asarray(w, dtype=np.float32).tobytes())).normal(0, 4.0, clean.shape[1]) for w in waves]
+        return (clean + np.stack(noise)).astype(np.float32)
+
+
+def spectral_model_noisy() -> NoisySpectralModel:
+    model = NoisySpectralModel()
+    model.sha256 = "spectral-noisy"
+    return model

@@ -80,14 +80,24 @@ def test_demo_end_to_end_at_a_reduced_size(tmp_path):
     results = out["results"]
     assert set(results) == {"tiny-clap-untrained", "tiny-clap-trained"}
     for model_id, tasks in results.items():
-        esc = json.loads((tmp_path / "demo" / "results" / model_id / "esc50.json").read_text())
+        # the demo's suites have task names of their own: nothing it writes is called esc50 or clotho
+        assert sorted(p.name for p in (tmp_path / "demo" / "results" / model_id).glob("*.json")) == ["demo-captions.json", "demo-sounds.json"]
+        esc = json.loads((tmp_path / "demo" / "results" / model_id / "demo-sounds.json").read_text())
         assert esc["n_items"] == 12 and esc["folds"] == ["5"] and esc["chance"] == pytest.approx(1 / 6)
+        # held-out fold 5 of the suite's 5 folds: a subset of the demo's own 36 clips, never of ESC-50's 2000
+        assert esc["subset"]["is_subset"] and esc["subset"]["official_items"] == 36 and esc["subset"]["official_classes"] == 6
         # the accuracy is that of the predictions file
-        with open(tmp_path / "demo" / "results" / model_id / "esc50.predictions.csv", newline="") as fh:
+        with open(tmp_path / "demo" / "results" / model_id / "demo-sounds.predictions.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
         assert esc["main_score"] == pytest.approx(np.mean([r["label"] == r["prediction"] for r in rows]))
-        assert tasks["clotho"]["n_items"] == 6
+        assert tasks["demo-captions"].n_items == 6 and not tasks["demo-captions"].subset.is_subset
+        # the trained model knows what it was trained on (folds 1-4), and none of it is in the held-out fold
+        contamination = esc["contamination"]
+        assert (contamination is None) == (model_id == "tiny-clap-untrained")
+        assert model_id == "tiny-clap-untrained" or (contamination["n_overlap"] == 0 and contamination["n_items"] == 12)
     trained = json.loads((tmp_path / "demo" / "model" / "training.json").read_text())
     assert trained["steps"] == 4 and (tmp_path / "demo" / "model" / "loss.png").is_file()
     board = (tmp_path / "demo" / "leaderboard.md").read_text()
     assert "tiny-clap-trained" in board and "tiny-clap-untrained" in board
+    assert "demo-sounds" in board and "esc50" not in board and "clotho" not in board.split("\n\n")[0]
+    assert trained["trained_on"]["n_items"] == 24 and trained["trained_on"]["sources"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from clapbench.demo.tasks import CAPTIONS_TASK, SOUNDS_TASK
 from clapbench.tables import print_table
 
 SETUP_HINT = "bash scripts/setup-demo.sh"
@@ -36,11 +37,14 @@ def run_demo(output: Path, console: Console, seed: int = 0, size: DemoSize | Non
     import torch
 
     from clapbench.demo.suite import EVAL_FOLD, build_suite
+    from clapbench.demo.tasks import demo_tasks
     from clapbench.models import load_model
     from clapbench.registry import registry
     from clapbench.results.leaderboard import build_leaderboard, to_csv_frame, to_markdown
-    from clapbench.results.store import atomic_write_text, load_results
-    from clapbench.runner import RunOptions, run_task
+    from clapbench.results.record import load_results
+    from clapbench.results.store import atomic_write_text
+    from clapbench.run_options import RunOptions
+    from clapbench.runner import run_task
     from clapbench.training.examples import read_pair_file
     from clapbench.training.trainer import TrainConfig, train
 
@@ -70,25 +74,25 @@ def run_demo(output: Path, console: Console, seed: int = 0, size: DemoSize | Non
                       device="cpu", seed=seed)
     train(cfg, read_pair_file(suite.pairs), console)
 
-    reg = registry()
+    tasks = demo_tasks(registry(), suite)
     results_dir = output / "results"
     outcome: dict[str, dict] = {}
     for model_id, folder in (("tiny-clap-untrained", model_dir / "init"), ("tiny-clap-trained", model_dir)):
         loaded = load_model(str(folder), device="cpu", seed=seed, model_id=model_id)
-        for task, folds, data in (("esc50", [EVAL_FOLD], suite.esc50), ("clotho", None, suite.clotho)):
+        for task, folds, data in ((SOUNDS_TASK, [EVAL_FOLD], suite.esc50), (CAPTIONS_TASK, None, suite.clotho)):
             options = RunOptions(output=results_dir, data={task: str(data)}, folds=folds, seed=seed, save_predictions=True,
                                  overwrite=True, workers=0)
-            outcome.setdefault(model_id, {})[task] = run_task(reg[task], loaded, options, console)
+            outcome.setdefault(model_id, {})[task] = run_task(tasks[task], loaded, options, console)
 
     table, domains = build_leaderboard(load_results(results_dir))
     atomic_write_text(output / "leaderboard.csv", to_csv_frame(table).to_csv(index=False))
     atomic_write_text(output / "leaderboard.md", to_markdown(table, domains))
     seconds = time.perf_counter() - started
     print_table(console, _summary(outcome))
-    trained = outcome["tiny-clap-trained"]["esc50"]
-    ratio = trained["main_score"] / trained["chance"]
-    verdict = "[green]clearly above[/]" if trained["ci95"]["accuracy"][0] > trained["chance"] else "[red]not clearly above[/]"
-    console.print(f"trained accuracy on held-out clips: {trained['main_score']:.3f} = {ratio:.1f} x chance ({trained['chance']:.3f}); "
+    trained = outcome["tiny-clap-trained"][SOUNDS_TASK]
+    ratio = trained.main_score / trained.chance
+    verdict = "[green]clearly above[/]" if trained.interval[0] > trained.chance else "[red]not clearly above[/]"
+    console.print(f"trained accuracy on held-out clips: {trained.main_score:.3f} = {ratio:.1f} x chance ({trained.chance:.3f}); "
                   f"its 95% interval is {verdict} chance")
     console.print(f"results: {results_dir}; leaderboard: {output / 'leaderboard.md'}; loss curve: {model_dir / 'loss.png'}; "
                   f"wall time {seconds:.0f} s")
@@ -96,22 +100,21 @@ def run_demo(output: Path, console: Console, seed: int = 0, size: DemoSize | Non
 
 
 def _summary(outcome: dict[str, dict]) -> Table:
-    table = Table(title="held-out clips: esc50 (fold 5) zero-shot accuracy, clotho text-to-audio R@1")
+    table = Table(title=f"held-out clips: {SOUNDS_TASK} (fold 5) zero-shot accuracy, {CAPTIONS_TASK} text-to-audio R@1")
     for col in ("model", "accuracy [95% CI]", "chance", "t2a R@1 [95% CI]", "chance "):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for model_id, tasks in outcome.items():
-        e, c = tasks["esc50"], tasks["clotho"]
+        e, c = tasks[SOUNDS_TASK], tasks[CAPTIONS_TASK]
         table.add_row(
             model_id.removeprefix("tiny-clap-"),
-            "{:.3f} [{:.2f}, {:.2f}]".format(e["main_score"], *e["ci95"]["accuracy"]), f"{e['chance']:.3f}",
-            "{:.3f} [{:.2f}, {:.2f}]".format(c["main_score"], *c["ci95"][c["main_metric"]]), f"{_chance(c):.3f}",
+            "{:.3f} [{:.2f}, {:.2f}]".format(e.main_score, *e.interval), f"{e.chance:.3f}",
+            "{:.3f} [{:.2f}, {:.2f}]".format(c.main_score, *c.interval), f"{_chance(c):.3f}",
         )
     return table
 
 
-def _chance(result: dict) -> float:
-    chance = result.get("chance")
-    if isinstance(chance, (int, float)):
-        return float(chance)
-    levels = result.get("chance_levels") or {}
-    return float(levels.get(result["main_metric"], float("nan")))
+def _chance(result) -> float:
+    if isinstance(result.chance, (int, float)):
+        return float(result.chance)
+    levels = result.extra("chance_levels") or {}
+    return float(levels.get(result.main_metric, float("nan")))

@@ -361,6 +361,7 @@ class Trainer:
                 "total_steps": self.total,
             }
             save_trainer_state(tmp, optimizer.state_dict(), scheduler.state_dict(), rngs, info)
+            self._write_trained_on(tmp)
             if log is not None:
                 plot_loss(log.records, tmp / "loss.png")
                 plot_loss(log.records, self.output / "loss.png")
@@ -369,6 +370,26 @@ class Trainer:
             self._prune_checkpoints()
         dd.barrier()
         return folder
+
+    def _write_trained_on(self, folder: Path) -> dict:
+        """``trained_on.json`` beside the weights: a hash of each training item's identity, so `clapbench run`
+        marks results on items this model saw (those of the --init model it was trained from too)."""
+        from clapbench.data.trained_on import TRAINED_ON_FILE, read_trained_on, trained_on_record
+
+        paths = sorted({p for ex in self.data.examples for p in ((ex.sound,) if isinstance(ex.sound, str) else (ex.sound.path_a, ex.sound.path_b))})
+        source = self.data.source or {}
+        sources = [str(source.get("task") or source.get("file") or source.get("path") or "pair list")]
+        details = {"data": source}
+        record = trained_on_record(sources, paths, details)
+        inherited = read_trained_on(self.cfg.init) if self.cfg.init else None
+        if inherited is not None:
+            record["sources"] += [s for s in inherited.sources if s not in record["sources"]]
+            record["items"] = sorted(set(record["items"]) | inherited.identities)
+            record["inherited_from"] = str(inherited.file)
+        from clapbench.results.store import write_json
+
+        write_json(Path(folder) / TRAINED_ON_FILE, record)
+        return record
 
     def _prune_checkpoints(self) -> None:
         keep = self.cfg.keep_checkpoints
@@ -401,6 +422,7 @@ class Trainer:
 
         self.clap.save_pretrained(self.output)
         self.processor.save_pretrained(self.output)
+        trained_on = self._write_trained_on(self.output)
         if log is not None:
             plot_loss(log.records, self.output / "loss.png")
         summary = {
@@ -414,6 +436,7 @@ class Trainer:
             "device": str(self.device),
             "precision": self.precision,
             "data": self.data.source,
+            "trained_on": {k: v for k, v in trained_on.items() if k != "items"},  # the item hashes are in trained_on.json
             "settings": self.cfg.to_json(),
             "loss": "symmetric InfoNCE over the global batch: audio rows x logit_scale_a, caption rows x logit_scale_t",
             "optimizer": "AdamW (betas 0.9, 0.98; eps 1e-6; no decay on biases, norms, temperatures), linear warm-up, cosine decay",
@@ -431,7 +454,8 @@ class Trainer:
         cfg, dd = self.cfg, self.dist
         if dd.main:
             from clapbench.models import load_model
-            from clapbench.runner import RunOptions, run_task
+            from clapbench.run_options import RunOptions
+            from clapbench.runner import run_task
 
             progress = getattr(self, "progress", None)
             if progress is not None:
@@ -454,10 +478,12 @@ class Trainer:
                 # --eval-folds applies to the tasks with official folds (esc50's 5), not to caption sets (clotho)
                 has_folds = bool((spec.source or spec).dataset.get("fold_column"))
                 r = run_task(spec, loaded, dataclasses.replace(options, folds=cfg.eval_folds if has_folds else None), self.console)
-                m = r["main_metric"]
-                lo, hi = r["ci95"][m]
-                chance = f", chance {r['chance']:.4f}" if r.get("chance") is not None else ""
-                self.console.print(f"eval step {step}: {spec.name} {m} {r['main_score']:.4f} [{lo:.4f}, {hi:.4f}]{chance}")
+                if r is None:
+                    continue
+                lo, hi = r.interval
+                chance = f", chance {r.chance:.4f}" if r.chance is not None else ""
+                marks = f" ({', '.join(r.marks)})" if r.marks else ""
+                self.console.print(f"eval step {step}: {spec.name} {r.main_metric} {r.main_score:.4f} [{lo:.4f}, {hi:.4f}]{chance}{marks}")
             del loaded
             if progress is not None:
                 progress.start()
