@@ -19,6 +19,7 @@ from rich.table import Table
 
 from clapbench.errors import ClapbenchError
 from clapbench.run_config import config_option, effective_options
+from clapbench.run_options import parse_data_options
 from clapbench.tables import print_table
 
 console = Console(stderr=False)
@@ -48,16 +49,6 @@ def _decoding(beam_size, entry_length, temperature, stop_token):
 
     given = dict(beam_size=beam_size, entry_length=entry_length, temperature=temperature, stop_token=stop_token)
     return BeamOptions(**{k: v for k, v in given.items() if v is not None})
-
-
-def _parse_data(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise click.BadParameter(f"'{value}': expected NAME=PATH, e.g. esc50=/data/ESC-50-master", param_hint="--data")
-        out[name.strip()] = path.strip()
-    return out
 
 
 def _override_prompts(specs: list, values: tuple[str, ...]) -> list:
@@ -165,7 +156,7 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
     decoding = _decoding(beam_size, entry_length, temperature, stop_token)
     options = RunOptions(
         output=Path(output),
-        data=_parse_data(data),
+        data=parse_data_options(data),
         data_root=data_root,
         folds=[f.strip() for f in folds.split(",")] if folds else None,
         limit=limit,
@@ -239,7 +230,7 @@ def tasks(data_root, data, tasks_dirs, domains, group_names, as_json):
 
         click.echo(json.dumps([_task_record(name, spec, named) for name, spec in sorted(reg.items())], indent=2))
         return
-    locations = _parse_data(data)
+    locations = parse_data_options(data)
     table = Table(title=f"{len(reg)} tasks")
     for col in ("task", "domain", "evaluation", "classes", "metric", "chance"):
         table.add_column(col, no_wrap=True)
@@ -294,7 +285,7 @@ def data_check(data_root, data_paths, task_names, tasks_dirs):
     from clapbench.data.check import FOUND, MISSING, check_tasks
     from clapbench.registry import registry, resolve_tasks
 
-    locations = _parse_data(data_paths)
+    locations = parse_data_options(data_paths)
     if not data_root and not locations:
         raise click.UsageError("pass --data-root DIR and/or --data NAME=PATH")
     reg = registry(list(tasks_dirs))

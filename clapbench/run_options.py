@@ -50,3 +50,16 @@ def model_request_fields(device: str, dtype: str, family: str | None, protocol: 
         "tokenizer": str(Path(tokenizer).resolve()) if tokenizer else None,
         "decoding": decoding.describe() if decoding is not None else None,
     }
+
+
+def parse_data_options(values: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """--data NAME=PATH values as a map (`run`, `train` and `data check` read them alike)."""
+    from clapbench.errors import ClapbenchError
+
+    out = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ClapbenchError(f"--data '{value}': expected NAME=PATH, e.g. esc50=/data/ESC-50-master")
+        out[name.strip()] = path.strip()
+    return out

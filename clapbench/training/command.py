@@ -95,9 +95,9 @@ def train(init, config, fusion, pairs, data, data_root, folds, templates, captio
         raise click.UsageError("pass exactly one of --init CKPT and --config tiny|base")
     if templates and not all("{}" in t for t in templates):
         raise click.BadParameter("each template must contain '{}' where the keywords go", param_hint="--template")
-    from clapbench.cli import _parse_data  # the same --data NAME=PATH parsing as `clapbench run`
+    from clapbench.run_options import parse_data_options  # the same --data NAME=PATH parsing as `clapbench run`
 
-    data_map = _parse_data(data)
+    data_map = parse_data_options(data)
     specs = resolve_tasks(eval_tasks, registry(list(tasks_dirs))) if eval_tasks else []
     examples = load_examples(pairs, data_map, data_root, _csv(folds), list(templates), caption_model, temporal_stage,
                              temporal_pairs, clip_seconds, seed, list(tasks_dirs), device)
