@@ -51,24 +51,6 @@ def _decoding(beam_size, entry_length, temperature, stop_token):
     return BeamOptions(**{k: v for k, v in given.items() if v is not None})
 
 
-def _override_prompts(specs: list, values: tuple[str, ...]) -> list:
-    """Apply --prompt KEY=TEXT to every chosen task whose task file names prompt KEY."""
-    prompts = {}
-    for value in values:
-        key, sep, text = value.partition("=")
-        if not sep or not key.strip() or not text:
-            raise click.BadParameter(f"'{value}': expected KEY=TEXT, e.g. before='{{a}} then {{b}}'", param_hint="--prompt")
-        prompts[key.strip()] = text
-    for key in prompts:
-        if not any(key in s.prompts for s in specs):
-            known = sorted({k for s in specs for k in s.prompts})
-            raise click.BadParameter(
-                f"no chosen task has a prompt '{key}'; their prompts: {', '.join(known) or 'none (use --template for class templates)'}",
-                param_hint="--prompt",
-            )
-    return [s.with_prompts({k: v for k, v in prompts.items() if k in s.prompts}) for s in specs]
-
-
 def _model_options(fn):
     """--family, --protocol, --tokenizer: how a checkpoint file is read and evaluated; a captioner's beam search."""
     from clapbench.models.protocols import FAMILY_CHOICES, PROTOCOL_NAMES
@@ -119,87 +101,40 @@ def cli():
 @_model_options
 def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache, keep_going, family, protocol, tokenizer, beam_size, entry_length, temperature, stop_token):
     """Evaluate a model on tasks and write one result file per task."""
-    from clapbench.errors import TaskError
-    from clapbench.models import load_model
-    from clapbench.registry import is_template, registry, resolve_tasks
-    from clapbench.models import model_identity
-    from clapbench.run_options import EVALUATION_CHOICES, RunOptions, model_request_fields
-    from clapbench.runner import execute_plan, plan_run
+    from clapbench.api import evaluate
     from clapbench.results.score_table import score_table
 
-    evaluations = list(dict.fromkeys(e.strip() for e in evals.split(",") if e.strip()))
-    unknown = [e for e in evaluations if e not in EVALUATION_CHOICES]
-    if unknown or not evaluations:
-        raise click.BadParameter(f"'{evals}': expected zero-shot, linear-probe or zero-shot,linear-probe", param_hint="--eval")
-    bad = [t for t in templates if not is_template(t)]
-    if bad:
-        raise click.BadParameter(
-            f"'{bad[0]}': expected exactly one '{{}}' where the class name goes (write other braces as '{{{{' and '}}}}')",
-            param_hint="--template",
-        )
-    reg = registry(list(tasks_dirs))
-    specs = resolve_tasks(task_names, reg)
-    if templates:
-        specs = [s.with_templates(list(templates)) for s in specs]
-    if prompts:
-        specs = _override_prompts(specs, prompts)
-    derived = [s for s in specs if s.source is not None]
-    if (source_name or pairs_file) and not derived:
-        option = "--source" if source_name else "--pairs"
-        raise click.BadParameter("applies only to tasks built from a source task (zste, order-pairs); none was chosen", param_hint=option)
-    if source_name:
-        if source_name not in reg:
-            raise click.BadParameter(f"'{source_name}' is not a known task; see `clapbench tasks`", param_hint="--source")
-        specs = [s.with_source(reg[source_name]) if s.source is not None else s for s in specs]
-    if pairs_file and not Path(pairs_file).is_file():
-        raise click.BadParameter(f"{pairs_file}: file not found; expected a pair list (<task>.pairs.csv)", param_hint="--pairs")
-    decoding = _decoding(beam_size, entry_length, temperature, stop_token)
-    options = RunOptions(
-        output=Path(output),
-        data=parse_data_options(data),
-        data_root=data_root,
-        folds=[f.strip() for f in folds.split(",")] if folds else None,
-        limit=limit,
-        batch_size=batch_size,
-        workers=workers,
-        seed=seed,
-        n_resamples=n_resamples,
-        save_predictions=save_predictions,
-        overwrite=overwrite,
-        pairs=Path(pairs_file) if pairs_file else None,
-        evaluations=evaluations,
-        probe_seed=probe_seed,
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-        templates_given=bool(templates),
-        keep_going=keep_going,
-        invocation=effective_options(click.get_current_context()),
-        model_request=model_request_fields(device, dtype, family, protocol, tokenizer, decoding),
+    results = evaluate(
+        model_spec, task_names, data=parse_data_options(data), data_root=data_root, output=output, model_id=model_id,
+        evaluations=evals, folds=folds, limit=limit, templates=list(templates), prompts=_prompt_options(prompts),
+        source=source_name, pairs=pairs_file, batch_size=batch_size, workers=workers, seed=seed, bootstrap=n_resamples,
+        probe_seed=probe_seed, save_predictions=save_predictions, overwrite=overwrite, keep_going=keep_going,
+        tasks_dir=list(tasks_dirs), cache_dir=cache_dir, no_cache=no_cache, device=device, dtype=dtype, family=family,
+        protocol=protocol, tokenizer=tokenizer, decoding=_decoding(beam_size, entry_length, temperature, stop_token),
+        console=console, invocation=effective_options(click.get_current_context()),
     )
-    identity = model_identity(model_spec, model_id)
-    plan = plan_run(specs, identity, options, set(reg))
-
-    def load():
-        loaded = load_model(model_spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol,
-                            tokenizer=tokenizer, decoding=decoding, sha256=identity.sha256)
-        console.print(f"model [bold]{loaded.model_id}[/] ({loaded.kind}, sha256 {str(loaded.sha256)[:12]}, {loaded.device}, {loaded.dtype})")
-        if loaded.model_id_given and loaded.model_id_given != loaded.model_id:
-            console.print(f"--model-id {escape(loaded.model_id_given)}: results go to the folder {loaded.model_id} (one folder name; the id as given is recorded)")
-        return loaded
-
-    summary = execute_plan(plan, options, console, load)
-    if summary.records:
-        print_table(console, score_table(summary.records, summary.kept))
-    console.print(f"results in {escape(str(Path(output) / identity.model_id))}")
-    if summary.failures:
+    if results.records:
+        print_table(console, score_table(results.records, results.kept))
+    console.print(f"results in {escape(str(Path(output) / results.model_id))}")
+    if results.failures:
         failed = Table(title="not run")
         failed.add_column("task")
         failed.add_column("why", overflow="fold")
-        for f in summary.failures:
+        for f in results.failures:
             failed.add_row(f.task, escape(f.reason))
         print_table(err_console, failed)
-        err_console.print(f"[bold red]error:[/] {len(summary.failures)} task(s) failed; the others' results are written", highlight=False)
+        err_console.print(f"[bold red]error:[/] {len(results.failures)} task(s) failed; the others' results are written", highlight=False)
         sys.exit(2)
+
+
+def _prompt_options(values: tuple[str, ...]) -> dict[str, str]:
+    prompts = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip() or not text:
+            raise click.BadParameter(f"'{value}': expected KEY=TEXT, e.g. before='{{a}} then {{b}}'", param_hint="--prompt")
+        prompts[key.strip()] = text
+    return prompts
 
 
 @cli.command()
@@ -211,25 +146,19 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
 @click.option("--json", "as_json", is_flag=True, help="Print the tasks as JSON (one object per task).")
 def tasks(data_root, data, tasks_dirs, domains, group_names, as_json):
     """List the registered tasks and their groups."""
+    from clapbench.api import task_records
     from clapbench.data.locate import data_present, find_location
     from clapbench.registry import groups, registry
 
-    reg = registry(list(tasks_dirs))
-    named = groups(reg)
-    for g in group_names:
-        if g not in named:
-            raise click.BadParameter(f"'{g}' is not a group; groups: {', '.join(sorted(named))}", param_hint="--group")
-    known_domains = sorted({spec.domain for spec in reg.values()})
-    for d in domains:
-        if d not in known_domains:
-            raise click.BadParameter(f"'{d}' is not a domain; domains: {', '.join(known_domains)}", param_hint="--domain")
-    reg = {name: spec for name, spec in reg.items()
-           if (not domains or spec.domain in domains) and (not group_names or any(name in named[g] for g in group_names))}
+    records = task_records(domains, group_names, list(tasks_dirs))
     if as_json:
         import json
 
-        click.echo(json.dumps([_task_record(name, spec, named) for name, spec in sorted(reg.items())], indent=2))
+        click.echo(json.dumps(records, indent=2))
         return
+    full = registry(list(tasks_dirs))
+    named = groups(full)
+    reg = {r["name"]: full[r["name"]] for r in records}
     locations = parse_data_options(data)
     table = Table(title=f"{len(reg)} tasks")
     for col in ("task", "domain", "evaluation", "classes", "metric", "chance"):
@@ -257,15 +186,6 @@ def tasks(data_root, data, tasks_dirs, domains, group_names, as_json):
     console.print("groups: " + ", ".join(f"{g} ({len(named[g])})" for g in sorted(named)), highlight=False)
     if data_root or locations:
         console.print("[dim]data: a quick look for each folder and its layout's metadata; `clapbench data check` reads it all[/]")
-
-
-def _task_record(name: str, spec, named: dict[str, list[str]]) -> dict:
-    return {
-        "name": name, "version": spec.version, "domain": spec.domain, "evaluation": spec.eval_type,
-        "groups": sorted(g for g, members in named.items() if name in members and g != "all"),
-        "classes": spec.classes.get("count"), "multilabel": spec.multilabel, "main_metric": spec.main_metric,
-        "chance": spec.chance, "templates": spec.templates,
-    }
 
 
 @cli.group()
@@ -330,32 +250,14 @@ def _count(value: int | None) -> str:
 @click.option("--published", is_flag=True, help="Add the papers' reported numbers (results/published.csv) as rows marked reported.")
 def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluation, published):
     """Build a leaderboard from one or more results folders: task columns grouped by domain, a mean per domain and overall."""
-    from clapbench.errors import ClapbenchError
+    from clapbench.api import leaderboard as build
     from clapbench.registry import groups, registry
-    from clapbench.results.leaderboard import build_leaderboard, cell_text, column_kind, is_measured, to_csv_frame, to_markdown
-    from clapbench.results.record import load_results
+    from clapbench.results.leaderboard import cell_text, column_kind, is_measured, to_csv_frame, to_markdown
     from clapbench.results.store import atomic_write_text
 
-    results = load_results([Path(d) for d in results_dirs])
-    if not results:
-        raise ClapbenchError(f"{', '.join(results_dirs)}: no result files (<model-id>/<task>.json) found")
-    reg = registry(list(tasks_dirs))
-    wanted = None
-    if task_names:
-        # Group names expand through the registry; other names are taken as given (results of unregistered tasks).
-        named = groups(reg)
-        wanted = [t for n in task_names.split(",") if n.strip() for t in named.get(n.strip(), [n.strip()])]
-    variant = None if evaluation == "zero-shot" else evaluation
-    table, domains = build_leaderboard(results, wanted, {name: spec.domain for name, spec in reg.items()}, variant=variant)
-    if published:
-        if variant is not None:
-            raise ClapbenchError("--published holds zero-shot numbers only; drop it or use --eval zero-shot")
-        from clapbench.results.leaderboard import with_published
-        from clapbench.results.published import load_published, on_main_metric
-
-        main_metrics = {name: spec.main_metric for name, spec in reg.items()}
-        main_metrics.update({r.task: r.main_metric for r in results if not r.variant})
-        table = with_published(table, on_main_metric(load_published(), main_metrics))
+    table = build(list(results_dirs), task_names, evaluation, published, list(tasks_dirs))
+    domains = table.attrs["domains"]
+    named = groups(registry(list(tasks_dirs))) if task_names else {}
     if csv_out:
         atomic_write_text(Path(csv_out), to_csv_frame(table).to_csv(index=False))
     markdown = to_markdown(table, domains)
@@ -469,12 +371,11 @@ cli.add_command(_train)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the comparison as JSON.")
 def compare(baseline, new, task_names, max_drop, alpha, model_id, n_resamples, seed, json_out):
     """Compare NEW results with BASELINE: paired bootstrap per task; exit 1 on a significant regression."""
+    from clapbench.api import compare_results
     from clapbench.results import compare as cmp
     from clapbench.results.store import atomic_write_text
 
-    base_side, new_side = cmp.load_side(baseline, model_id), cmp.load_side(new, model_id)
-    wanted = [t.strip() for t in task_names.split(",")] if task_names else None
-    rows = cmp.compare(base_side, new_side, wanted, n_resamples=n_resamples, seed=seed, max_drop=max_drop, alpha=alpha)
+    rows = compare_results(baseline, new, task_names, max_drop=max_drop, alpha=alpha, model_id=model_id, bootstrap=n_resamples, seed=seed)
     table = Table(title=f"{new} vs {baseline} (max drop {max_drop}, alpha {alpha})")
     for col in ("task", "metric", "baseline", "new", "diff", "95% CI of diff", "p", "verdict", "marks"):
         table.add_column(col, justify="left" if col in ("task", "metric", "verdict", "marks") else "right")

@@ -14,7 +14,7 @@ PROBE_VARIANT = "linear-probe"
 
 @dataclass
 class RunOptions:
-    output: Path
+    output: Path | None  # None: write nothing (the Python API keeps results in memory)
     data: dict[str, str] = field(default_factory=dict)
     data_root: str | None = None
     folds: list[str] | None = None

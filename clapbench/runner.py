@@ -51,7 +51,7 @@ class PlannedResult:
     eval_type: str
     variant: str | None  # "linear-probe"; None: the task's own evaluation
     name: str  # the file stem: esc50, esc50.linear-probe
-    out_file: Path
+    out_file: Path | None  # None: a run that writes nothing (the Python API with output=None)
     fingerprint: Fingerprint
     kept: ResultRecord | None = None
 
@@ -96,6 +96,7 @@ class RunSummary:
     records: list[ResultRecord] = field(default_factory=list)  # computed and kept, in task order
     kept: set[str] = field(default_factory=set)  # names of the records kept from disk
     failures: list[Failure] = field(default_factory=list)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # by result name, for the results computed
 
     def computed(self) -> list[ResultRecord]:
         return [r for r in self.records if r.name not in self.kept]
@@ -191,10 +192,10 @@ def plan_task(spec: TaskSpec, model: ModelIdentity, options: RunOptions, request
     results, problems = [], []
     for eval_type, variant in planned:
         name = spec.name if variant is None else f"{spec.name}.{variant}"  # esc50.json, esc50.linear-probe.json
-        out_file = result_path(options.output, model.model_id, name)
+        out_file = result_path(options.output, model.model_id, name) if options.output is not None else None
         fingerprint = make_fingerprint(fingerprint_fields(spec, eval_type, variant, fp_options, model.sha256, model.path))
         kept = None
-        if out_file.exists() and not options.overwrite:
+        if out_file is not None and out_file.exists() and not options.overwrite:
             try:
                 old = read_record(out_file)
             except ClapbenchError as exc:
@@ -220,7 +221,8 @@ def plan_run(specs: list[TaskSpec], model: ModelIdentity, options: RunOptions, r
     callers that hand one data map to many runs, as the trainer's evaluations do)."""
     plan = RunPlan(model, [])
     try:
-        check_output(options.output)
+        if options.output is not None:
+            check_output(options.output)
     except ClapbenchError as exc:
         plan.fatal.append(str(exc))
     if registered is not None:
@@ -284,7 +286,7 @@ def execute_plan(plan: RunPlan, options: RunOptions, console: Console, load: Cal
         if task.todo:
             spec = apply_prompt([task.spec], loaded, user_templates=options.templates_given)[0]
             try:
-                computed = _evaluate_task(spec, task, loaded, options, console, trained_on)
+                computed = _evaluate_task(spec, task, loaded, options, console, trained_on, summary.outcomes)
             except ClapbenchError as exc:
                 if not options.keep_going:
                     raise
@@ -316,7 +318,8 @@ def _with_request(options: RunOptions, loaded: LoadedModel) -> RunOptions:
     return options if options.model_request else replace(options, model_request=_model_request(options, loaded))
 
 
-def _evaluate_task(spec: TaskSpec, plan: TaskPlan, loaded: LoadedModel, options: RunOptions, console: Console, trained_on) -> dict[str, ResultRecord]:
+def _evaluate_task(spec: TaskSpec, plan: TaskPlan, loaded: LoadedModel, options: RunOptions, console: Console, trained_on,
+                   outcomes: dict[str, Outcome]) -> dict[str, ResultRecord]:
     """Run the task's evaluations left to compute, sharing the data and embeddings; one result file each."""
     skip = frames_skip_message(spec, loaded)
     if skip:
@@ -345,8 +348,10 @@ def _evaluate_task(spec: TaskSpec, plan: TaskPlan, loaded: LoadedModel, options:
         seconds = time.perf_counter() - started
         cache_record = cache.summary() if cache is not None else {"enabled": False, "reason": no_cache_reason}
         record = _record(spec, loaded, options, dataset, planned, outcome, seconds, cache_record, trained_on)
-        _write_outputs(options, loaded.model_id, planned, outcome, record)
+        if options.output is not None:
+            write_result_files(options.output, loaded.model_id, planned.name, outcome, record, options.save_predictions)
         out[planned.name] = record
+        outcomes[planned.name] = outcome
         started = time.perf_counter()  # a later evaluation's time excludes the shared reading and embedding
     if cache is not None:
         c = cache.counts
@@ -357,17 +362,19 @@ def _evaluate_task(spec: TaskSpec, plan: TaskPlan, loaded: LoadedModel, options:
     return out
 
 
-def _write_outputs(options: RunOptions, model_id: str, planned: PlannedResult, outcome: Outcome, record: ResultRecord) -> None:
-    """The result's companions first (predictions, per-item arrays, artifacts), the record last: a record on
-    disk always has its per-item file."""
-    if options.save_predictions and outcome.predictions is not None:
-        write_csv(predictions_path(options.output, model_id, planned.name), outcome.predictions)
+def write_result_files(output: Path, model_id: str, name: str, outcome: Outcome, record: ResultRecord, save_predictions: bool) -> Path:
+    """Write a result as `clapbench run` does: its companions first (predictions, per-item arrays, artifacts),
+    the record last, so a record on disk always has its per-item file. Returns the record's path."""
+    if save_predictions and outcome.predictions is not None:
+        write_csv(predictions_path(output, model_id, name), outcome.predictions)
     if outcome.paired is not None:
         p = outcome.paired
-        write_npz(items_path(options.output, model_id, planned.name), {"ids": np.array(p.ids), "kind": np.array(p.kind), "metric": np.array(p.metric), **p.arrays})
+        write_npz(items_path(output, model_id, name), {"ids": np.array(p.ids), "kind": np.array(p.kind), "metric": np.array(p.metric), **p.arrays})
     for suffix, frame in outcome.artifacts.items():
-        write_csv(_model_file(options.output, model_id, f"{record.task}.{suffix}"), frame)
-    write_record(planned.out_file, record)
+        write_csv(_model_file(output, model_id, f"{record.task}.{suffix}"), frame)
+    path = result_path(output, model_id, name)
+    write_record(path, record)
+    return path
 
 
 def _item_groups(spec: TaskSpec, dataset: Dataset, outcome: Outcome) -> list[list[Path]]:
@@ -432,10 +439,11 @@ def _record(spec, loaded, options, dataset, planned: PlannedResult, outcome: Out
     mark = contamination_mark(trained_on, _item_groups(spec, dataset, outcome))
     data["contamination"] = mark.model_dump() if mark is not None else None
     data["variant"] = planned.variant
-    data["items_file"] = items_path(options.output, loaded.model_id, planned.name).name if outcome.paired is not None else None
+    data["items_file"] = f"{planned.name}.items.npz" if outcome.paired is not None else None
     data.pop("limited", None)
-    record = parse_record(data, str(planned.out_file))
+    record = parse_record(data, str(planned.out_file or f"{loaded.model_id}/{planned.name}.json (not written)"))
     assert record is not None  # it has every key that makes a result
+    record.file = str(planned.out_file) if planned.out_file is not None else None
     return record
 
 

@@ -127,25 +127,30 @@ def load_model(
         if family is not None or protocol not in (None, "native") or tokenizer is not None:
             raise ModelError(f"--model {spec}: a plugin does its own preprocessing; --family, --protocol and --tokenizer do not apply")
         model = load_plugin(spec, device=device, dtype=dtype, seed=seed)
-        describe = getattr(model, "describe", None)
-        preprocessing = dict(describe()) if callable(describe) else {}
-        preprocessing.setdefault("sample_rate", int(model.sample_rate))
-        return LoadedModel(
-            model=model,
-            model_id=slug(model_id or spec.replace(":", ".")),
-            model_id_given=model_id,
-            path=spec,
-            kind="plugin",
-            sha256=getattr(model, "sha256", None),  # a plugin may name its weights; none is claimed for it
-            device=device,
-            dtype=dtype,
-            preprocessing=preprocessing,
-            family=getattr(model, "family", None),
-            variant=getattr(model, "variant", None),
-        )
+        return wrap_model(model, model_id or spec.replace(":", "."), spec, "plugin", device, dtype, model_id_given=model_id)
     raise ModelError(
         f"--model {spec}: no such file or folder, and not a plugin spec; expected a HF ClapModel folder "
         "(config.json, model.safetensors, processor files), an MS-CLAP or LAION-CLAP checkpoint (.pt/.pth) or package.module:factory"
+    )
+
+
+def wrap_model(model, model_id: str, path: str, kind: str, device: str = "cpu", dtype: str = "float32", model_id_given: str | None = None) -> LoadedModel:
+    """A LoadedModel around an object with the model contract (a plugin's, or one built in a notebook)."""
+    describe = getattr(model, "describe", None)
+    preprocessing = dict(describe()) if callable(describe) else {}
+    preprocessing.setdefault("sample_rate", int(model.sample_rate))
+    return LoadedModel(
+        model=model,
+        model_id=slug(model_id),
+        model_id_given=model_id_given,
+        path=path,
+        kind=kind,
+        sha256=getattr(model, "sha256", None),  # a plugin may name its weights; none is claimed for it
+        device=device,
+        dtype=dtype,
+        preprocessing=preprocessing,
+        family=getattr(model, "family", None),
+        variant=getattr(model, "variant", None),
     )
 
 

@@ -33,16 +33,21 @@ def load_plugin(spec: str, **options):
         model = factory(**accepted)
     except Exception as exc:
         raise ModelError(f"--model {spec}: the factory raised {type(exc).__name__}: {exc}") from None
+    check_contract(model, f"--model {spec}: the factory's object")
+    return model
+
+
+def check_contract(model, what: str) -> None:
+    """ModelError unless ``model`` has what the model contract requires."""
     # A captioner (caption(waves) -> list of str) may have no text tower: it then runs captioning tasks only.
     required = [n for n in REQUIRED if not (n == "embed_text" and callable(getattr(model, "caption", None)))]
     missing = [name for name in required if not hasattr(model, name)]
     if missing:
         raise ModelError(
-            f"--model {spec}: the factory's object lacks {', '.join(missing)}; expected sample_rate, "
+            f"{what} lacks {', '.join(missing)}; expected sample_rate, "
             "embed_audio(list of 1-D float32 arrays) -> (N, D) and embed_text(list of str) -> (N, D) "
             "(optional: caption(list of 1-D float32 arrays) -> list of str)"
         )
-    return model
 
 
 def _accepted_kwargs(factory, options: dict) -> dict:

@@ -64,6 +64,8 @@ def check_embeddings(array: Any, n: int, what: str) -> np.ndarray:
     """Validate a model's output: an (n, D) finite float array."""
     from clapbench.errors import ModelError
 
+    if hasattr(array, "detach"):  # a torch tensor (a model written in a notebook), on any device, maybe with grad
+        array = array.detach().float().cpu().numpy()
     out = np.asarray(array, dtype=np.float32)
     if out.ndim != 2 or out.shape[0] != n:
         raise ModelError(f"{what} returned shape {tuple(out.shape)}; expected ({n}, D)")
