@@ -414,7 +414,10 @@ def _validate(model: type[BaseModel], data: Any, prefix: tuple, task: dict[str, 
     try:
         model.model_validate(data)
     except ValidationError as exc:
-        raise TaskError(_message(exc.errors()[0], prefix, task, path, layers)) from None
+        errors = exc.errors()
+        # A misspelt key also leaves its right spelling missing: name the misspelling.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        raise TaskError(_message(first, prefix, task, path, layers)) from None
 
 
 def _model_of(prefix: tuple, task: dict[str, Any]) -> type[BaseModel]:
@@ -429,12 +432,11 @@ def _message(error: dict, prefix: tuple, task: dict[str, Any], path: Path, layer
     if error["type"] == "extra_forbidden":
         known = _keys(parent)
         close = difflib.get_close_matches(str(fields[-1]), known, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}"
+        hint = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(sorted(known))}"
         return f"{where}: unknown key '{key}'; {hint}"
     if error["type"] == "missing":
         return f"{where}: missing key '{key}' ({describe(ann)})"
-    value = _value_at(task, (*prefix, *fields))
-    return f"{where}: {key} must be {describe(ann)}, got {_shown(value)}"
+    return f"{where}: {key} must be {describe(ann)}, got {_shown(error.get('input'))}"
 
 
 def _walk(model: type[BaseModel], loc: tuple) -> tuple[list, Any, type[BaseModel]]:
@@ -451,8 +453,12 @@ def _walk(model: type[BaseModel], loc: tuple) -> tuple[list, Any, type[BaseModel
             fields.append(part)
             ann = by_alias[part].annotation if part in by_alias else None
         elif isinstance(part, int) and typing.get_origin(_unwrap_optional(ann)) is list:
-            fields[-1] = f"{fields[-1]}[{part}]" if fields else part
-            # keep the list's own annotation: the message describes what the list holds
+            fields[-1] = f"{fields[-1]}[{part}]"
+            ann = typing.get_args(_unwrap_optional(ann))[0]
+        elif typing.get_origin(_unwrap_optional(ann)) is dict:
+            fields.append(part)
+            ann = typing.get_args(_unwrap_optional(ann))[1]
+        # anything else is the name of a union's branch, which a task file's author never wrote
     return fields, ann, parent
 
 
@@ -474,42 +480,31 @@ def _keys(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def describe(ann: Any) -> str:
-    """A field's type as a task file's author reads it."""
-    if ann is None:
-        return "a value"
+NOUNS = {str: ("a string", "strings"), int: ("an integer", "integers"), float: ("a number", "numbers"), bool: ("true or false", "true/false values")}
+
+
+def describe(ann: Any, plural: bool = False) -> str:
+    """A field's type as a task file's author reads it ("a list of strings", "an integer or a string")."""
     if _is_union(ann):
-        parts = [describe(a) for a in typing.get_args(ann) if a is not type(None)]
+        parts = [describe(a, plural) for a in typing.get_args(ann) if a is not type(None)]
         return " or ".join(dict.fromkeys(parts))
     origin = typing.get_origin(ann)
     if origin is Literal:
         return " or ".join(repr(a) for a in typing.get_args(ann))
     if origin is list:
         (item,) = typing.get_args(ann) or (Any,)
-        return f"a list of {_plural(describe(item))}"
+        return ("lists" if plural else "a list") + f" of {describe(item, True)}"
     if origin is dict:
-        return "a mapping"
+        key, value = typing.get_args(ann) or (Any, Any)
+        return ("mappings" if plural else "a mapping") + f" of {describe(key, True)} to {describe(value, True)}"
     if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return f"a mapping with keys {', '.join(_keys(ann))}"
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(ann, "a value")
-
-
-def _plural(text: str) -> str:
-    return " or ".join(t.split(" ", 1)[1] + ("s" if not t.endswith("false") else "") for t in text.split(" or "))
-
-
-def _value_at(task: dict[str, Any], keys: tuple) -> Any:
-    node: Any = task
-    for key in keys:
-        name, _, index = str(key).partition("[")
-        node = node.get(name) if isinstance(node, dict) else None
-        if index and isinstance(node, list):
-            i = int(index.rstrip("]"))
-            node = node[i] if i < len(node) else None
-    return node
+        return ("mappings" if plural else "a mapping") + f" with keys {', '.join(_keys(ann))}"
+    return NOUNS.get(ann, ("a value", "values"))[plural]
 
 
 def _shown(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
     text = repr(value)
     kind = {str: "the string", int: "the integer", float: "the number", bool: "", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
     if isinstance(value, (list, dict)):
