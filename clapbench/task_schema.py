@@ -375,7 +375,7 @@ def content_sha(task: dict[str, Any]) -> str:
 def dataset_model(dataset: dict[str, Any]) -> type[Strict]:
     if "reader" in dataset:
         kind = dataset["reader"]
-        if kind not in DATASET_MODELS:
+        if not isinstance(kind, str) or kind not in DATASET_MODELS:
             raise _Refusal(("dataset", "reader"), f"unknown dataset reader '{kind}'; known readers: {', '.join(sorted(DATASET_MODELS))}")
         return DATASET_MODELS[kind]
     if DERIVED in dataset:
@@ -387,7 +387,7 @@ def evaluation_model(evaluation: dict[str, Any]) -> type[Strict]:
     kind = evaluation.get("type")
     if kind is None:
         raise _Refusal(("evaluation",), f"needs 'type' (one of {', '.join(sorted(EVALUATION_MODELS))}) and 'main_metric'")
-    if kind not in EVALUATION_MODELS:
+    if not isinstance(kind, str) or kind not in EVALUATION_MODELS:
         raise _Refusal(("evaluation", "type"), f"unknown evaluation type '{kind}'; known types: {', '.join(sorted(EVALUATION_MODELS))}")
     return EVALUATION_MODELS[kind]
 

@@ -99,6 +99,8 @@ def test_unknown_reader_and_evaluation_type_list_the_known_ones(tmp_path):
     raw["evaluation"]["type"] = "zero-shot"
     message = refusal(write(tmp_path / "e", "esc50", raw))
     assert "evaluation.type" in message and ", ".join(sorted(EVALUATION_MODELS)) in message
+    raw["evaluation"]["type"] = ["zero-shot-classification"]  # not a name at all
+    assert "unknown evaluation type" in refusal(write(tmp_path / "l", "esc50", raw))
 
 
 def test_each_reader_checks_its_own_keys(tmp_path):
