@@ -6,6 +6,7 @@ the evaluation needs (reader and layout, class names, prompt templates, metrics)
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 
 from clapbench.errors import TaskError
+from clapbench.task_schema import content_sha, resolve, validate_task
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # A wheel carries the task files inside the package; a source checkout has them at the top.
@@ -44,6 +46,13 @@ class TaskSpec:
     prompts: dict[str, Any] = field(default_factory=dict)
     # Tasks built from another task's clips (dataset.source_task) carry that task here.
     source: "TaskSpec | None" = None
+    # The release's official counts (dataset.expected_items, classes.count; a derived task's items are its
+    # pairs), and why a count is uncertain where it is (dataset.expected_items_note).
+    official_items: int | None = None
+    official_classes: int | None = None
+    official_note: str = ""
+    # sha256 of the resolved, validated task file (its included bases merged in).
+    content_sha: str = ""
 
     @property
     def main_metric(self) -> str:
@@ -94,7 +103,8 @@ class TaskSpec:
         check_source(self, source)
         default = self.source_task
         name = self.name if source.name == default else f"{self.name.split('@')[0]}@{source.name}"
-        return TaskSpec(**{**self.__dict__, "name": name, "source": source})
+        classes = self.official_classes if self.official_classes is not None else source.official_classes
+        return TaskSpec(**{**self.__dict__, "name": name, "source": source, "official_classes": classes})
 
 
 def check_source(spec: TaskSpec, source: TaskSpec) -> None:
@@ -129,16 +139,18 @@ def task_dirs(extra: list[str] | None = None) -> list[Path]:
     return dirs + [d for d in BUILTIN_TASK_DIRS if d.is_dir()]
 
 
+def is_base(path: Path) -> bool:
+    """A file named _*.yaml is a base that task files include, not a task."""
+    return path.name.startswith("_")
+
+
 def parse_task_file(path: Path) -> TaskSpec:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise TaskError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise TaskError(f"{path}: expected a mapping of task fields")
+    path = Path(path)
+    raw, layers = resolve(path, [d for d in BUILTIN_TASK_DIRS if d.is_dir()])
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
         raise TaskError(f"{path}: missing key(s) {', '.join(missing)}")
+    validate_task(raw, path, layers)
     evaluation = raw["evaluation"]
     if "type" not in evaluation or "main_metric" not in evaluation:
         raise TaskError(f"{path}: evaluation needs 'type' and 'main_metric'")
@@ -169,14 +181,25 @@ def parse_task_file(path: Path) -> TaskSpec:
         chance=raw.get("chance"),
         source_file=str(path),
         prompts=named,
+        official_items=_official_items(raw["dataset"]),
+        official_classes=(raw.get("classes") or {}).get("count"),
+        official_note=str(raw["dataset"].get("expected_items_note") or "").strip(),
+        content_sha=content_sha(raw),
     )
+
+
+def _official_items(dataset: dict[str, Any]) -> int | None:
+    """The release's item count; a task built from another task's clips has as many items as pairs."""
+    if dataset.get("source_task"):
+        return dataset.get("pairs")
+    return dataset.get("expected_items")
 
 
 @lru_cache(maxsize=8)
 def _load_registry(dirs: tuple[Path, ...]) -> dict[str, TaskSpec]:
     tasks: dict[str, TaskSpec] = {}
     for d in dirs:
-        for path in sorted(d.glob("*.yaml")):
+        for path in sorted(p for p in d.glob("*.yaml") if not is_base(p)):
             spec = parse_task_file(path)
             if path.stem != spec.name:
                 raise TaskError(f"{path}: file name must be the task name ('{spec.name}.yaml')")
@@ -213,8 +236,10 @@ def resolve_tasks(names: str, tasks: dict[str, TaskSpec]) -> list[TaskSpec]:
         elif name in known_groups:
             chosen.extend(known_groups[name])
         else:
+            close = difflib.get_close_matches(name, [*tasks, *known_groups], n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
             raise TaskError(
-                f"unknown task '{name}'; known tasks: {', '.join(sorted(tasks))}; groups: {', '.join(sorted(known_groups))}"
+                f"unknown task '{name}'; {hint}known tasks: {', '.join(sorted(tasks))}; groups: {', '.join(sorted(known_groups))}"
             )
     if not chosen:
         raise TaskError("no task given; pass --tasks NAME[,NAME...] (see `clapbench tasks`)")

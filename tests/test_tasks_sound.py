@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 import soxr
 import torch
-import yaml
+from clapbench.task_schema import resolve
 from conftest import assert_accuracy_within, assert_decisions_agree, run_cli
 from layouts_sound import BUILDERS, Layout
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, f1_score
@@ -34,7 +34,7 @@ def reference(tiny_model):
 
 
 def task_file(task: str) -> dict:
-    return yaml.safe_load((TASKS_DIR / f"{task}.yaml").read_text())
+    return resolve(TASKS_DIR / f"{task}.yaml")[0]  # with its included bases (tasks/_*.yaml)
 
 
 def prompt_name(task: dict, name: str) -> str:
