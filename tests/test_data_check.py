@@ -131,7 +131,7 @@ def test_unknown_label(esc50_dir, tmp_path):
 def test_a_reader_bug_is_reported_not_raised(esc50_dir, tmp_path, monkeypatch):
     from clapbench.data import readers
 
-    readers._import_all()
+    readers.READERS.discover()
 
     def broken(root, spec, class_names):
         raise KeyError("some_field")

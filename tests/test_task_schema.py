@@ -50,10 +50,10 @@ def test_every_shipped_task_file_validates_and_declares_its_counts(path):
 
 
 def test_schema_knows_every_registered_reader_and_evaluation_type():
-    from clapbench.data.readers import READERS, _import_all
+    from clapbench.data.readers import READERS
     from clapbench.evaluations import EVALUATIONS, get_evaluation
 
-    _import_all()
+    READERS.discover()
     get_evaluation("zero-shot-classification")  # imports every evaluation module
     assert set(DATASET_MODELS) == set(READERS)
     # linear-probe runs on a classification task's file; it is no evaluation.type of its own

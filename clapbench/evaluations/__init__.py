@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from clapbench.errors import TaskError
+from clapbench.plugins import Registry
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from rich.console import Console
@@ -82,24 +85,10 @@ class TaskContext:
 
 
 Evaluation = Callable[[TaskContext], Outcome]
-EVALUATIONS: dict[str, Evaluation] = {}
-
-
-def evaluation(name: str):
-    def register(fn: Evaluation) -> Evaluation:
-        EVALUATIONS[name] = fn
-        return fn
-
-    return register
+# Every module of these packages is imported on the first lookup, which registers its evaluations.
+EVALUATIONS: Registry[Evaluation] = Registry("evaluation type", ("clapbench.evaluations", "clapbench.temporal"), TaskError)
+evaluation = EVALUATIONS.register
 
 
 def get_evaluation(name: str) -> Evaluation:
-    # Importing the modules registers their evaluations.
-    from clapbench.evaluations import captioning, linear_probe, retrieval, zero_shot  # noqa: F401
-    from clapbench.temporal import frames, order, zste  # noqa: F401
-
-    if name not in EVALUATIONS:
-        from clapbench.errors import TaskError
-
-        raise TaskError(f"evaluation type '{name}' is not known; known: {', '.join(sorted(EVALUATIONS))}")
-    return EVALUATIONS[name]
+    return EVALUATIONS.lookup(name)

@@ -12,16 +12,15 @@ from functools import partial
 
 import numpy as np
 
+from clapbench.errors import TaskError
+from clapbench.plugins import Registry
+
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-SINGLE_LABEL: dict[str, Metric] = {}
+SINGLE_LABEL: Registry[Metric] = Registry("single-label metric", error=TaskError)
 
 
-def _metric(name: str, table: dict[str, Metric]):
-    def register(fn: Metric) -> Metric:
-        table[name] = fn
-        return fn
-
-    return register
+def _metric(name: str, table: Registry[Metric]):
+    return table.register(name)
 
 
 @_metric("accuracy", SINGLE_LABEL)
@@ -89,7 +88,7 @@ def evaluate_metrics(
 
 # ---- multi-label: y is an (n, C) 0/1 matrix, scores (n, C) -----------------------------------
 
-MULTI_LABEL: dict[str, Metric] = {}
+MULTI_LABEL: Registry[Metric] = Registry("multi-label metric", error=TaskError)
 
 
 def _counts(idx: np.ndarray, n: int) -> np.ndarray:

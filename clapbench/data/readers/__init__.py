@@ -19,34 +19,17 @@ from clapbench.data.containment import DatasetFolder
 from clapbench.data.dataset import Dataset, Item
 from clapbench.data.locate import has_marker, layout_marker
 from clapbench.errors import DataError
+from clapbench.plugins import Registry
 
 Reader = Callable[[Path, dict[str, Any], list[str] | None], Dataset]
-READERS: dict[str, Reader] = {}
-
-
-def reader(name: str):
-    def register(fn: Reader) -> Reader:
-        READERS[name] = fn
-        return fn
-
-    return register
-
-
-def _import_all() -> None:
-    import importlib
-    import pkgutil
-
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
+READERS: Registry[Reader] = Registry("dataset reader", (__name__,), DataError)
+reader = READERS.register
 
 
 def read_dataset(root: Path, spec: dict[str, Any], class_names: list[str] | None = None, check_files: bool = True) -> Dataset:
-    _import_all()
-    kind = spec.get("reader")
-    if kind not in READERS:
-        raise DataError(f"unknown dataset reader '{kind}'; known: {', '.join(sorted(READERS))}")
+    read = READERS.lookup(spec.get("reader"))
     root = resolve_root(root, spec)
-    dataset = READERS[kind](root, spec, class_names)
+    dataset = read(root, spec, class_names)
     if not dataset.items:
         raise DataError(f"{root}: no clips found for this task's layout")
     check_inside_folder(dataset, spec)
