@@ -76,7 +76,11 @@ def test_tool_sources_make_distinct_reproducible_clips(tmp_path):
 
 def test_demo_end_to_end_at_a_reduced_size(tmp_path):
     size = DemoSize(train_per_class=4, eval_per_class=2, retrieval_per_class=1, steps=4, batch_size=8)
-    out = run_demo(tmp_path / "demo", Console(quiet=True), size=size, synth_only=True)
+    import io
+
+    screen = Console(file=io.StringIO(), width=200)
+    out = run_demo(tmp_path / "demo", screen, size=size, synth_only=True)
+    printed = " ".join(screen.file.getvalue().split())
     results = out["results"]
     assert set(results) == {"tiny-clap-untrained", "tiny-clap-trained"}
     for model_id, tasks in results.items():
@@ -101,3 +105,8 @@ def test_demo_end_to_end_at_a_reduced_size(tmp_path):
     assert "tiny-clap-trained" in board and "tiny-clap-untrained" in board
     assert "demo-sounds" in board and "esc50" not in board and "clotho" not in board.split("\n\n")[0]
     assert trained["trained_on"]["n_items"] == 24 and trained["trained_on"]["sources"]
+    # it ends with a paired verdict of trained against untrained and a report
+    assert sorted(r.task for r in out["compare"]) == ["demo-captions", "demo-sounds"] and all(r.paired for r in out["compare"])
+    assert out["report"].is_file() and "tiny-clap-trained" in out["report"].read_text()
+    assert "paired comparison: trained vs untrained" in printed and str(out["report"]) in printed and "next, try:" in printed
+    assert any(f"{r.verdict}" in printed for r in out["compare"])

@@ -87,16 +87,40 @@ def run_demo(output: Path, console: Console, seed: int = 0, size: DemoSize | Non
     table, domains = build_leaderboard(load_results(results_dir))
     atomic_write_text(output / "leaderboard.csv", to_csv_frame(table).to_csv(index=False))
     atomic_write_text(output / "leaderboard.md", to_markdown(table, domains))
+    from clapbench.api import compare_results
+    from clapbench.results.report import write_report
+
+    # the paired verdict a CI gate would give: trained (new) against untrained (baseline), item by item
+    verdicts = compare_results(results_dir / "tiny-clap-untrained", results_dir / "tiny-clap-trained", bootstrap=1000, seed=seed)
+    report = output / "report.html"
+    write_report(results_dir, report)
     seconds = time.perf_counter() - started
     print_table(console, _summary(outcome))
+    print_table(console, _verdicts(verdicts))
     trained = outcome["tiny-clap-trained"][SOUNDS_TASK]
     ratio = trained.main_score / trained.chance
     verdict = "[green]clearly above[/]" if trained.interval[0] > trained.chance else "[red]not clearly above[/]"
     console.print(f"trained accuracy on held-out clips: {trained.main_score:.3f} = {ratio:.1f} x chance ({trained.chance:.3f}); "
                   f"its 95% interval is {verdict} chance")
-    console.print(f"results: {results_dir}; leaderboard: {output / 'leaderboard.md'}; loss curve: {model_dir / 'loss.png'}; "
-                  f"wall time {seconds:.0f} s")
-    return {"results": outcome, "seconds": seconds, "suite": suite}
+    console.print(f"results: {results_dir}; leaderboard: {output / 'leaderboard.md'}; report: {report}; "
+                  f"loss curve: {model_dir / 'loss.png'}; wall time {seconds:.0f} s")
+    console.print("next, try:", highlight=False)
+    for line in (f"clapbench leaderboard {results_dir}",
+                 f"clapbench compare {results_dir / 'tiny-clap-untrained'} {results_dir / 'tiny-clap-trained'}",
+                 f"clapbench run --model {model_dir} --tasks esc50 --data esc50=/path/to/ESC-50-master --output results",
+                 "clapbench tasks --group msclap-2023"):
+        console.print(f"  {line}", highlight=False, soft_wrap=True)
+    return {"results": outcome, "seconds": seconds, "suite": suite, "compare": verdicts, "report": report}
+
+
+def _verdicts(rows) -> Table:
+    table = Table(title="paired comparison: trained vs untrained (clapbench compare)")
+    for col in ("task", "metric", "untrained", "trained", "diff [95% CI]", "p", "verdict"):
+        table.add_column(col, justify="left" if col in ("task", "metric", "verdict") else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(r.task, r.metric, f"{r.baseline:.3f}", f"{r.new:.3f}", f"{r.diff:+.3f} [{r.ci95[0]:+.2f}, {r.ci95[1]:+.2f}]",
+                      f"{r.p_value:.3g}", r.verdict)
+    return table
 
 
 def _summary(outcome: dict[str, dict]) -> Table:
