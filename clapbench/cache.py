@@ -44,7 +44,7 @@ import numpy as np
 from clapbench.errors import ClapbenchError
 from clapbench.models.hashing import WEIGHT_SUFFIXES
 from clapbench.models.protocol import LoadedModel
-from clapbench.results.store import atomic_open
+from clapbench.results.store import atomic_open, remove_stale_temps
 
 LAYOUT = "embeddings-v1"
 # Bump when clapbench's decoding or preprocessing code changes the numbers it feeds a model.
@@ -150,6 +150,7 @@ class EmbeddingCache:
         self.namespaces = {
             s["kind"]: Namespace(s["kind"], s, model_dir / _sha(canonical_json(s))[:16]) for s in (audio, text)
         }
+        _sweep_once(self.root, model_dir)
         self._prepared: set[Path] = set()
         self._fan_outs: set[Path] = set()
         self._writer: ThreadPoolExecutor | None = None
@@ -264,6 +265,19 @@ class EmbeddingCache:
             **({"store_errors": self.counts["store_errors"], "store_error": self.store_error} if self.store_error else {}),
             "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: resolved path, size, mtime_ns, inode; text: exact string",
         }
+
+
+# Cache folders already cleaned in this process: a run opens the cache once per task.
+_swept: set[Path] = set()
+
+
+def _sweep_once(root: Path, model_dir: Path) -> None:
+    """Remove the temp files of killed writes (the root's tag, this model's namespaces and fan-outs), once per process."""
+    if model_dir in _swept:
+        return
+    _swept.add(model_dir)
+    remove_stale_temps(root, depth=0)
+    remove_stale_temps(model_dir, depth=2)  # <sha>/<namespace>/<kk>/
 
 
 def open_cache(loaded: LoadedModel, cache_dir: str | os.PathLike | None, no_cache: bool) -> tuple[EmbeddingCache | None, str | None]:

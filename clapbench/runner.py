@@ -25,7 +25,7 @@ from clapbench.evaluations import TaskContext, get_evaluation
 from clapbench.evaluations.embedding import using_cache
 from clapbench.models.protocol import LoadedModel, has_frames
 from clapbench.registry import TaskSpec, template_sha
-from clapbench.results.store import items_path, predictions_path, result_path, write_csv, write_json, write_npz
+from clapbench.results.store import items_path, predictions_path, remove_stale_temps, result_path, write_csv, write_json, write_npz
 
 
 @dataclass
@@ -130,6 +130,7 @@ def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOption
         return []
     if options.folds and any(variant == PROBE_VARIANT for _, variant in planned):
         raise TaskError(f"task {spec.name}: --folds cannot be combined with --eval linear-probe; the probe always tests every official fold in turn, training on the others")
+    remove_stale_temps(options.output)  # temp files of a killed earlier run's writes (output/<model-id>/)
     todo = []
     for eval_type, variant in planned:
         name = spec.name if variant is None else f"{spec.name}.{variant}"  # esc50.json, esc50.linear-probe.json
