@@ -8,8 +8,8 @@ Layout under the cache folder (default ``$XDG_CACHE_HOME/clapbench`` or ``~/.cac
 
 A namespace is the hash of everything, besides the input, that can change an embedding: the weights'
 sha256, the checkpoint's other files (config, tokenizer, feature extractor settings), the
-preprocessing settings (clip length, crop seed, ...), the dtype, and the versions of the code that
-computes the numbers. An audio entry is named by the hash of its file's identity (resolved path,
+preprocessing settings (clip length, crop seed, ...), the dtype, the versions of the code that
+computes the numbers, and for audio the batch size (a clip's last bits depend on its batch). An audio entry is named by the hash of its file's identity (resolved path,
 size, mtime_ns, inode); a text entry by the hash of the exact prompt string. The device is recorded
 (``written-on/``), not keyed: CPU and GPU float32 embeddings differ only in rounding.
 
@@ -145,17 +145,33 @@ class EmbeddingCache:
             "dtype": self.loaded.dtype,
             "software": _software(),
         }
-        audio = {"kind": "audio", **common, "preprocessing": self.loaded.preprocessing}
+        self._model_dir = model_dir
+        self._audio_settings = {"kind": "audio", **common, "preprocessing": self.loaded.preprocessing}
         text = {"kind": "text", **common}
-        self.namespaces = {
-            s["kind"]: Namespace(s["kind"], s, model_dir / _sha(canonical_json(s))[:16]) for s in (audio, text)
-        }
+        # (kind, batch size) -> Namespace; audio namespaces are made per batch size as they are used.
+        self.namespaces: dict[tuple[str, int | None], Namespace] = {("text", None): Namespace("text", text, model_dir / _sha(canonical_json(text))[:16])}
         _sweep_once(self.root, model_dir)
         self._prepared: set[Path] = set()
         self._fan_outs: set[Path] = set()
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self.store_error: str | None = None
+
+    def namespace(self, kind: str, batch_size: int | None = None) -> Namespace:
+        """The namespace of text entries, or of audio entries embedded in batches of ``batch_size``.
+
+        The batch size is keyed for audio: a clip's embedding can differ in its last bits with the batch
+        it was computed in (padding, kernels chosen by shape), so an entry is never reused across batch sizes.
+        """
+        if kind == "text":
+            return self.namespaces[("text", None)]
+        if kind != "audio" or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"namespace({kind!r}, {batch_size!r}): expected 'text', or 'audio' with a batch size")
+        ns = self.namespaces.get((kind, batch_size))
+        if ns is None:
+            settings = {**self._audio_settings, "batch_size": batch_size}
+            ns = self.namespaces[(kind, batch_size)] = Namespace(kind, settings, self._model_dir / _sha(canonical_json(settings))[:16])
+        return ns
 
     # ---- keys ---------------------------------------------------------------------------------
 
@@ -173,9 +189,9 @@ class EmbeddingCache:
 
     # ---- read and write -------------------------------------------------------------------------
 
-    def load(self, kind: str, keys: Sequence[str | None]) -> dict[int, np.ndarray]:
+    def load(self, kind: str, keys: Sequence[str | None], batch_size: int | None = None) -> dict[int, np.ndarray]:
         """{position: vector} for the keys found; unreadable or malformed entries count as missing."""
-        ns = self.namespaces[kind]
+        ns = self.namespace(kind, batch_size)
         found: dict[int, np.ndarray] = {}
         for i, key in enumerate(keys):
             if key is None:
@@ -189,7 +205,7 @@ class EmbeddingCache:
             found = {i: v for i, v in found.items() if v.shape[0] == dim}
         return found
 
-    def store(self, kind: str, keys: Sequence[str | None], vectors: np.ndarray) -> None:
+    def store(self, kind: str, keys: Sequence[str | None], vectors: np.ndarray, batch_size: int | None = None) -> None:
         """Queue entries for writing; a thread writes them while the model computes the next batch.
 
         File creation costs 0.02-1 ms depending on the filesystem, which would otherwise stall a GPU
@@ -198,7 +214,7 @@ class EmbeddingCache:
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clapbench-cache")
         vectors = np.array(vectors, dtype=np.float32)  # a private copy for the writer thread
-        self._pending.append(self._writer.submit(self._write, self.namespaces[kind], list(keys), vectors))
+        self._pending.append(self._writer.submit(self._write, self.namespace(kind, batch_size), list(keys), vectors))
 
     def flush(self) -> None:
         """Wait for every queued entry. A failed write (disk full, no permission) costs a
@@ -263,7 +279,7 @@ class EmbeddingCache:
             "text_computed": self.counts["text_computed"],
             "written_on_devices": self.written_on(),
             **({"store_errors": self.counts["store_errors"], "store_error": self.store_error} if self.store_error else {}),
-            "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: resolved path, size, mtime_ns, inode; text: exact string",
+            "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: + batch size, resolved path, size, mtime_ns, inode; text: exact string",
         }
 
 

@@ -68,6 +68,20 @@ def test_other_weights_or_preprocessing_never_reuse_entries(clips, tmp_path):
     assert len({p.parent.parent for p in entry_files(tmp_path / "cache")}) == 3  # three namespaces
 
 
+
+def test_entries_are_never_reused_across_batch_sizes(clips, tmp_path):
+    """A clip's last bits depend on the batch it was embedded in, so the batch size is part of the key."""
+    _, paths = clips
+    embed(SpectrumModel(), paths, tmp_path / "cache", batch_size=4)
+    other = SpectrumModel()
+    _, cache = embed(other, paths, tmp_path / "cache", batch_size=3)
+    assert other.clips == 12 and cache.counts["audio_from_cache"] == 0
+    same = SpectrumModel()
+    embed(same, paths, tmp_path / "cache", batch_size=4)
+    assert same.clips == 0
+    meta = json.loads((cache.namespace("audio", 3).folder / "namespace.json").read_text())
+    assert meta["batch_size"] == 3 and "batch size" in cache.summary()["key"]
+
 def test_rewritten_audio_file_is_embedded_again(clips, tmp_path):
     _, paths = clips
     before, _ = embed(SpectrumModel(), paths, tmp_path / "cache")
@@ -238,7 +252,7 @@ def test_namespace_records_what_the_entries_depend_on(clips, tmp_path):
     _, paths = clips
     _, cache = embed(SpectrumModel(), paths, tmp_path / "cache")
     assert isinstance(cache, EmbeddingCache)
-    meta = json.loads((cache.namespaces["audio"].folder / "namespace.json").read_text())
+    meta = json.loads((cache.namespace("audio", 4).folder / "namespace.json").read_text())
     assert meta["model_sha256"] == "5ec7" * 16 and meta["preprocessing"]["clip_seconds"] == 1.0 and meta["dtype"] == "float32"
     assert {"torch", "numpy", "soxr"} <= set(meta["software"]) and cache.written_on() == ["cpu"]
     assert (tmp_path / "cache" / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")

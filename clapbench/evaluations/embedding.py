@@ -78,7 +78,7 @@ def embed_clips(
     cache = cache if cache is not None else _active_cache.get()
     paths = list(paths)
     keys = cache.audio_keys(paths) if cache is not None else [None] * len(paths)
-    found = cache.load("audio", keys) if cache is not None else {}
+    found = cache.load("audio", keys, batch_size) if cache is not None else {}
     missing = [i for i in range(len(paths)) if i not in found]
     model = loaded.model
     prepare = getattr(model, "audio_preprocessor", None)
@@ -94,7 +94,7 @@ def embed_clips(
             emb = check_embeddings(embed_features(batch), len(batch), "embed_audio")
             computed.append(emb)
             if cache is not None:
-                cache.store("audio", [keys[i] for i in missing[start : start + len(batch)]], emb)
+                cache.store("audio", [keys[i] for i in missing[start : start + len(batch)]], emb, batch_size)
                 cache.counts["audio_computed"] += len(batch)
             if progress is not None:
                 progress.advance(task, len(batch))
