@@ -9,13 +9,16 @@ Layout under the cache folder (default ``$XDG_CACHE_HOME/clapbench`` or ``~/.cac
 A namespace is the hash of everything, besides the input, that can change an embedding: the weights'
 sha256, the checkpoint's other files (config, tokenizer, feature extractor settings), the
 preprocessing settings (clip length, crop seed, ...), the dtype, the versions of the code that
-computes the numbers, and for audio the batch size (a clip's last bits depend on its batch). An audio entry is named by the hash of its file's identity (resolved path,
-size, mtime_ns, inode); a text entry by the hash of the exact prompt string. The device is recorded
-(``written-on/``), not keyed: CPU and GPU float32 embeddings differ only in rounding.
+computes the numbers, and for audio the batch size. An audio entry is named by the hash of its file's
+identity (resolved path, size, mtime_ns, inode), a text entry by the hash of the exact prompt string,
+each combined with the hash of its batch, the inputs embedded with it: a batch's padding and kernels
+can change the last bits. Batches are fixed by the input order and the batch size, and are cached and
+resumed whole, so a resumed run gives the numbers of an uninterrupted one bit for bit. The device is
+recorded (``written-on/``), not keyed: CPU and GPU float32 embeddings differ only in rounding.
 
 One file per entry, because that makes the properties that matter simple: an entry is written to a
 temp file and renamed into place, so a killed run leaves no partial entry and a rerun finds exactly
-the clips that were finished; concurrent runs never contend for an index; a truncated or otherwise
+the batches that were finished; concurrent runs never contend for an index; a truncated or otherwise
 unreadable entry is just a miss. Looking up 100k entries is 100k small reads (seconds, next to hours
 of embedding), and the two-hex-digit fan-out keeps folders at a few hundred files each.
 """
@@ -187,6 +190,22 @@ class EmbeddingCache:
     def text_keys(texts: Sequence[str]) -> list[str]:
         return [_sha("text\0" + t) for t in texts]
 
+    @staticmethod
+    def in_company(keys: Sequence[str | None], batch_size: int) -> list[str | None]:
+        """Each key made specific to its batch: the ``batch_size`` consecutive inputs it falls in, fixed by the
+        input order. An entry is then only ever reused by a run that embeds it in the same company, so a
+        resumed run's numbers are bit-identical to an uninterrupted run's. A batch holding an input without
+        a key (no file identity) is never cached."""
+        out: list[str | None] = []
+        for start in range(0, len(keys), batch_size):
+            chunk = list(keys[start : start + batch_size])
+            if any(k is None for k in chunk):
+                out.extend([None] * len(chunk))
+                continue
+            company = _sha("batch\0" + "\0".join(chunk))  # type: ignore[arg-type]
+            out.extend(_sha(f"{k}\0{company}") for k in chunk)
+        return out
+
     # ---- read and write -------------------------------------------------------------------------
 
     def load(self, kind: str, keys: Sequence[str | None], batch_size: int | None = None) -> dict[int, np.ndarray]:
@@ -279,7 +298,7 @@ class EmbeddingCache:
             "text_computed": self.counts["text_computed"],
             "written_on_devices": self.written_on(),
             **({"store_errors": self.counts["store_errors"], "store_error": self.store_error} if self.store_error else {}),
-            "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: + batch size, resolved path, size, mtime_ns, inode; text: exact string",
+            "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: + batch size, resolved path, size, mtime_ns, inode; text: exact string; each with its batch's members",
         }
 
 

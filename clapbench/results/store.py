@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from clapbench.killpoints import kill_point
+
 
 def result_path(output: Path, model_id: str, task: str) -> Path:
     return _model_file(output, model_id, f"{task}.json")
@@ -70,6 +72,8 @@ def atomic_open(path: Path, mode: str = "w", fsync: bool = True):
                 fh.flush()
                 os.fsync(fh.fileno())
         os.chmod(tmp, _FILE_MODE)  # mkstemp makes owner-only files; results are meant to be shared
+        kill_point(f"rename{path.suffix}")  # the crash tests' points (clapbench/killpoints.py)
+        kill_point(f"rename/{path.name}")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
