@@ -8,14 +8,17 @@ Layout under the cache folder (default ``$XDG_CACHE_HOME/clapbench`` or ``~/.cac
 
 A namespace is the hash of everything, besides the input, that can change an embedding: the weights'
 sha256, the checkpoint's other files (config, tokenizer, feature extractor settings), the
-preprocessing settings (clip length, crop seed, ...), the dtype, and the versions of the code that
-computes the numbers. An audio entry is named by the hash of its file's identity (resolved path,
-size, mtime_ns, inode); a text entry by the hash of the exact prompt string. The device is recorded
-(``written-on/``), not keyed: CPU and GPU float32 embeddings differ only in rounding.
+preprocessing settings (clip length, crop seed, ...), the dtype, the versions of the code that
+computes the numbers, and for audio the batch size. An audio entry is named by the hash of its file's
+identity (resolved path, size, mtime_ns, inode), a text entry by the hash of the exact prompt string,
+each combined with the hash of its batch, the inputs embedded with it: a batch's padding and kernels
+can change the last bits. Batches are fixed by the input order and the batch size, and are cached and
+resumed whole, so a resumed run gives the numbers of an uninterrupted one bit for bit. The device is
+recorded (``written-on/``), not keyed: CPU and GPU float32 embeddings differ only in rounding.
 
 One file per entry, because that makes the properties that matter simple: an entry is written to a
 temp file and renamed into place, so a killed run leaves no partial entry and a rerun finds exactly
-the clips that were finished; concurrent runs never contend for an index; a truncated or otherwise
+the batches that were finished; concurrent runs never contend for an index; a truncated or otherwise
 unreadable entry is just a miss. Looking up 100k entries is 100k small reads (seconds, next to hours
 of embedding), and the two-hex-digit fan-out keeps folders at a few hundred files each.
 """
@@ -44,7 +47,7 @@ import numpy as np
 from clapbench.errors import ClapbenchError
 from clapbench.models.hashing import WEIGHT_SUFFIXES
 from clapbench.models.protocol import LoadedModel
-from clapbench.results.store import atomic_open
+from clapbench.results.store import atomic_open, remove_stale_temps
 
 LAYOUT = "embeddings-v1"
 # Bump when clapbench's decoding or preprocessing code changes the numbers it feeds a model.
@@ -145,16 +148,33 @@ class EmbeddingCache:
             "dtype": self.loaded.dtype,
             "software": _software(),
         }
-        audio = {"kind": "audio", **common, "preprocessing": self.loaded.preprocessing}
+        self._model_dir = model_dir
+        self._audio_settings = {"kind": "audio", **common, "preprocessing": self.loaded.preprocessing}
         text = {"kind": "text", **common}
-        self.namespaces = {
-            s["kind"]: Namespace(s["kind"], s, model_dir / _sha(canonical_json(s))[:16]) for s in (audio, text)
-        }
+        # (kind, batch size) -> Namespace; audio namespaces are made per batch size as they are used.
+        self.namespaces: dict[tuple[str, int | None], Namespace] = {("text", None): Namespace("text", text, model_dir / _sha(canonical_json(text))[:16])}
+        _sweep_once(self.root, model_dir)
         self._prepared: set[Path] = set()
         self._fan_outs: set[Path] = set()
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self.store_error: str | None = None
+
+    def namespace(self, kind: str, batch_size: int | None = None) -> Namespace:
+        """The namespace of text entries, or of audio entries embedded in batches of ``batch_size``.
+
+        The batch size is keyed for audio: a clip's embedding can differ in its last bits with the batch
+        it was computed in (padding, kernels chosen by shape), so an entry is never reused across batch sizes.
+        """
+        if kind == "text":
+            return self.namespaces[("text", None)]
+        if kind != "audio" or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"namespace({kind!r}, {batch_size!r}): expected 'text', or 'audio' with a batch size")
+        ns = self.namespaces.get((kind, batch_size))
+        if ns is None:
+            settings = {**self._audio_settings, "batch_size": batch_size}
+            ns = self.namespaces[(kind, batch_size)] = Namespace(kind, settings, self._model_dir / _sha(canonical_json(settings))[:16])
+        return ns
 
     # ---- keys ---------------------------------------------------------------------------------
 
@@ -170,11 +190,27 @@ class EmbeddingCache:
     def text_keys(texts: Sequence[str]) -> list[str]:
         return [_sha("text\0" + t) for t in texts]
 
+    @staticmethod
+    def in_company(keys: Sequence[str | None], batch_size: int) -> list[str | None]:
+        """Each key made specific to its batch: the ``batch_size`` consecutive inputs it falls in, fixed by the
+        input order. An entry is then only ever reused by a run that embeds it in the same company, so a
+        resumed run's numbers are bit-identical to an uninterrupted run's. A batch holding an input without
+        a key (no file identity) is never cached."""
+        out: list[str | None] = []
+        for start in range(0, len(keys), batch_size):
+            chunk = list(keys[start : start + batch_size])
+            if any(k is None for k in chunk):
+                out.extend([None] * len(chunk))
+                continue
+            company = _sha("batch\0" + "\0".join(chunk))  # type: ignore[arg-type]
+            out.extend(_sha(f"{k}\0{company}") for k in chunk)
+        return out
+
     # ---- read and write -------------------------------------------------------------------------
 
-    def load(self, kind: str, keys: Sequence[str | None]) -> dict[int, np.ndarray]:
+    def load(self, kind: str, keys: Sequence[str | None], batch_size: int | None = None) -> dict[int, np.ndarray]:
         """{position: vector} for the keys found; unreadable or malformed entries count as missing."""
-        ns = self.namespaces[kind]
+        ns = self.namespace(kind, batch_size)
         found: dict[int, np.ndarray] = {}
         for i, key in enumerate(keys):
             if key is None:
@@ -188,7 +224,7 @@ class EmbeddingCache:
             found = {i: v for i, v in found.items() if v.shape[0] == dim}
         return found
 
-    def store(self, kind: str, keys: Sequence[str | None], vectors: np.ndarray) -> None:
+    def store(self, kind: str, keys: Sequence[str | None], vectors: np.ndarray, batch_size: int | None = None) -> None:
         """Queue entries for writing; a thread writes them while the model computes the next batch.
 
         File creation costs 0.02-1 ms depending on the filesystem, which would otherwise stall a GPU
@@ -197,7 +233,7 @@ class EmbeddingCache:
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clapbench-cache")
         vectors = np.array(vectors, dtype=np.float32)  # a private copy for the writer thread
-        self._pending.append(self._writer.submit(self._write, self.namespaces[kind], list(keys), vectors))
+        self._pending.append(self._writer.submit(self._write, self.namespace(kind, batch_size), list(keys), vectors))
 
     def flush(self) -> None:
         """Wait for every queued entry. A failed write (disk full, no permission) costs a
@@ -262,8 +298,21 @@ class EmbeddingCache:
             "text_computed": self.counts["text_computed"],
             "written_on_devices": self.written_on(),
             **({"store_errors": self.counts["store_errors"], "store_error": self.store_error} if self.store_error else {}),
-            "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: resolved path, size, mtime_ns, inode; text: exact string",
+            "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: + batch size, resolved path, size, mtime_ns, inode; text: exact string; each with its batch's members",
         }
+
+
+# Cache folders already cleaned in this process: a run opens the cache once per task.
+_swept: set[Path] = set()
+
+
+def _sweep_once(root: Path, model_dir: Path) -> None:
+    """Remove the temp files of killed writes (the root's tag, this model's namespaces and fan-outs), once per process."""
+    if model_dir in _swept:
+        return
+    _swept.add(model_dir)
+    remove_stale_temps(root, depth=0)
+    remove_stale_temps(model_dir, depth=2)  # <sha>/<namespace>/<kk>/
 
 
 def open_cache(loaded: LoadedModel, cache_dir: str | os.PathLike | None, no_cache: bool) -> tuple[EmbeddingCache | None, str | None]:

@@ -37,7 +37,7 @@ from clapbench.registry import TaskSpec, template_sha
 from clapbench.results.fingerprint import differences, fingerprint_fields, make_fingerprint
 from clapbench.results.marks import contamination_mark, subset_mark
 from clapbench.results.record import Fingerprint, ResultRecord, SCHEMA_VERSION, parse_record, read_record, write_record
-from clapbench.results.store import _model_file, items_path, predictions_path, result_path, write_csv, write_npz
+from clapbench.results.store import _model_file, items_path, predictions_path, remove_stale_temps, result_path, write_csv, write_npz
 from clapbench.run_options import EVALUATION_CHOICES, PROBE_VARIANT, RunOptions
 
 __all__ = ["EVALUATION_CHOICES", "PROBE_VARIANT", "RunOptions", "RunPlan", "RunSummary", "execute_plan", "load_task_data",
@@ -223,10 +223,12 @@ def plan_run(specs: list[TaskSpec], model: ModelIdentity, options: RunOptions, r
     try:
         if options.output is not None:
             check_output(options.output)
+            remove_stale_temps(options.output)  # a killed run's temp files (clapbench's own pattern only)
     except ClapbenchError as exc:
         plan.fatal.append(str(exc))
     if registered is not None:
-        problems, plan.notes = unknown_data_keys(specs, options.data, registered)
+        problems, notes = unknown_data_keys(specs, options.data, registered)
+        plan.notes += notes
         plan.fatal += problems
     request = _model_request(options, model)
     for spec in specs:
@@ -239,6 +241,8 @@ def plan_run(specs: list[TaskSpec], model: ModelIdentity, options: RunOptions, r
             plan.problems += [Failure(spec.name, p) for p in problems]
         elif task_plan.results:
             plan.tasks.append(task_plan)
+        else:
+            plan.notes.append(f"{spec.name}: the linear probe applies to classification tasks; skipped")
     return plan
 
 

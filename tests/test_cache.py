@@ -68,6 +68,20 @@ def test_other_weights_or_preprocessing_never_reuse_entries(clips, tmp_path):
     assert len({p.parent.parent for p in entry_files(tmp_path / "cache")}) == 3  # three namespaces
 
 
+
+def test_entries_are_never_reused_across_batch_sizes(clips, tmp_path):
+    """A clip's last bits depend on the batch it was embedded in, so the batch size is part of the key."""
+    _, paths = clips
+    embed(SpectrumModel(), paths, tmp_path / "cache", batch_size=4)
+    other = SpectrumModel()
+    _, cache = embed(other, paths, tmp_path / "cache", batch_size=3)
+    assert other.clips == 12 and cache.counts["audio_from_cache"] == 0
+    same = SpectrumModel()
+    embed(same, paths, tmp_path / "cache", batch_size=4)
+    assert same.clips == 0
+    meta = json.loads((cache.namespace("audio", 3).folder / "namespace.json").read_text())
+    assert meta["batch_size"] == 3 and "batch size" in cache.summary()["key"]
+
 def test_rewritten_audio_file_is_embedded_again(clips, tmp_path):
     _, paths = clips
     before, _ = embed(SpectrumModel(), paths, tmp_path / "cache")
@@ -82,7 +96,7 @@ def test_rewritten_audio_file_is_embedded_again(clips, tmp_path):
         time.sleep(0.01)
     model = SpectrumModel()
     after, cache = embed(model, paths, tmp_path / "cache")
-    assert model.clips == 1 and cache.counts["audio_from_cache"] == 11
+    assert model.clips == 4 and cache.counts["audio_from_cache"] == 8  # clip 3's batch (clips 0-3), computed whole again
     assert not np.allclose(after[3], before[3])
     np.testing.assert_array_equal(np.delete(after, 3, axis=0), np.delete(before, 3, axis=0))
 
@@ -105,7 +119,7 @@ def test_kill_during_a_write_leaves_no_partial_entry(clips, tmp_path, monkeypatc
 
     def replace_then_die(src, dst):
         if str(dst).endswith(".npy"):
-            if len(entries) == 3:
+            if len(entries) == 5:
                 raise KeyboardInterrupt  # the process dies between writing an entry's temp file and renaming it
             entries.append(dst)
         return real_replace(src, dst)
@@ -116,23 +130,25 @@ def test_kill_during_a_write_leaves_no_partial_entry(clips, tmp_path, monkeypatc
     monkeypatch.setattr(cache_module.os, "replace", real_replace)
     assert not list((tmp_path / "cache").rglob("*.tmp"))
     complete = entry_files(tmp_path / "cache")
-    assert len(complete) == 3
+    assert len(complete) == 5
     for p in complete:
         assert np.load(p).shape == (52,)
     model = SpectrumModel()
     embed(model, paths, tmp_path / "cache")
-    assert model.clips == 9
+    assert model.clips == 8  # the half-stored batch 1 (clips 4-7) is computed whole again, with batch 2
 
 
 def test_truncated_entry_is_ignored_and_recomputed(clips, tmp_path):
     _, paths = clips
     first, _ = embed(SpectrumModel(), paths, tmp_path / "cache")
-    victim = entry_files(tmp_path / "cache")[5]
+    cache, _ = open_cache(loaded_model(SpectrumModel()), tmp_path / "cache", no_cache=False)
+    keys = cache.in_company(cache.audio_keys(paths), 4)
+    victim, empty = (cache.namespace("audio", 4).entry_path(keys[i]) for i in (5, 6))  # both in batch 1 (clips 4-7)
     victim.write_bytes(victim.read_bytes()[:100])
-    (entry_files(tmp_path / "cache")[6]).write_bytes(b"")
+    empty.write_bytes(b"")
     model = SpectrumModel()
     again, cache = embed(model, paths, tmp_path / "cache")
-    assert model.clips == 2 and cache.counts["audio_from_cache"] == 10
+    assert model.clips == 4 and cache.counts["audio_from_cache"] == 8
     np.testing.assert_array_equal(first, again)
     assert np.load(victim).shape == (52,)  # rewritten whole
 
@@ -141,11 +157,14 @@ def test_text_cache_keys_the_exact_strings(tmp_path):
     model = SpectrumModel()
     cache, _ = open_cache(loaded_model(model), tmp_path / "cache", no_cache=False)
     prompts = ["the sound of rain.", "the sound of rain", "a dog"]
-    first = embed_texts(loaded_model(model), prompts, cache=cache)
-    again = embed_texts(loaded_model(model), prompts[::-1] + ["a dog."], cache=cache)
+    first = embed_texts(loaded_model(model), prompts, cache=cache, batch_size=1)  # one prompt per batch: keyed alone
+    again = embed_texts(loaded_model(model), prompts[::-1] + ["a dog."], cache=cache, batch_size=1)
     assert model.texts == 4  # only "a dog." is new: a changed character is another entry
     np.testing.assert_array_equal(again[:3], first[::-1])
     assert cache.counts["text_from_cache"] == 3 and cache.counts["text_computed"] == 4
+    embed_texts(loaded_model(model), prompts, cache=cache)
+    embed_texts(loaded_model(model), prompts[::-1], cache=cache)  # the same strings in another batch: computed again
+    assert model.texts == 10 and cache.counts["text_computed"] == 10
 
 
 def test_no_sha_or_no_cache_disables_caching(clips, tmp_path):
@@ -238,7 +257,7 @@ def test_namespace_records_what_the_entries_depend_on(clips, tmp_path):
     _, paths = clips
     _, cache = embed(SpectrumModel(), paths, tmp_path / "cache")
     assert isinstance(cache, EmbeddingCache)
-    meta = json.loads((cache.namespaces["audio"].folder / "namespace.json").read_text())
+    meta = json.loads((cache.namespace("audio", 4).folder / "namespace.json").read_text())
     assert meta["model_sha256"] == "5ec7" * 16 and meta["preprocessing"]["clip_seconds"] == 1.0 and meta["dtype"] == "float32"
     assert {"torch", "numpy", "soxr"} <= set(meta["software"]) and cache.written_on() == ["cpu"]
     assert (tmp_path / "cache" / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")

@@ -155,6 +155,55 @@ def test_resume_replays_an_uninterrupted_run(tmp_path, tiny_init, pair_csv):
     assert {"step", "loss", "lr", "logit_scale_a", "logit_scale_t", "seconds"} <= rec.keys()
 
 
+
+def test_run_killed_in_its_first_checkpoint_restarts_from_the_beginning(tmp_path, tiny_init, pair_csv, monkeypatch):
+    """Killed while writing step-1.tmp, the only checkpoint: a plain rerun points to --resume, and --resume
+    removes the half-written folder and trains from step 0, replaying the killed run's losses exactly."""
+    import dataclasses
+    import io
+
+    from rich.console import Console
+
+    from clapbench.errors import ClapbenchError
+    from clapbench.training import trainer as trainer_module
+
+    data, out = read_pair_file(pair_csv), tmp_path / "killed"
+    cfg = _config(out, tiny_init, steps=1)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the weights are in step-000001.tmp, its trainer state never got written: kill -9 here
+    monkeypatch.setattr(trainer_module, "save_trainer_state", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, data, Console(quiet=True))
+    monkeypatch.undo()
+    half = out / "checkpoints" / "step-000001.tmp"
+    assert half.is_dir() and trainer_module.latest_checkpoint(out) is None
+    killed_losses = _losses(out)
+    assert sorted(killed_losses) == [1]
+
+    with pytest.raises(ClapbenchError, match="no complete checkpoint.*pass --resume to start it again from the beginning"):
+        train(cfg, data, Console(quiet=True))
+    with pytest.raises(ClapbenchError, match=r"no complete checkpoint.*add --init CKPT or --config tiny\|base"):
+        train(dataclasses.replace(cfg, init=None, resume=True), data, Console(quiet=True))
+    assert half.is_dir()  # a refusal changes nothing
+
+    shown = io.StringIO()
+    train(dataclasses.replace(cfg, resume=True), data, Console(file=shown, width=400))
+    said = " ".join(shown.getvalue().split())
+    assert f"removed {half}" in said and "training starts from the beginning (step 0)" in said and "resumed from" not in said
+    assert not half.exists() and trainer_module.latest_checkpoint(out) == out / "checkpoints" / "step-000001"
+    assert _losses(out) == killed_losses  # the same steps, bit for bit, as the run that was killed
+
+    with pytest.raises(ClapbenchError, match="checkpoint at step 1: pass --resume to continue"):
+        train(cfg, data, Console(quiet=True))
+    not_training = tmp_path / "papers"
+    not_training.mkdir()
+    (not_training / "notes.txt").write_text("mine")
+    for resume in (False, True):
+        with pytest.raises(ClapbenchError, match="is no training output"):
+            train(dataclasses.replace(cfg, output=not_training, resume=resume), data, Console(quiet=True))
+
+
 DDP_SCRIPT = textwrap.dedent(
     """
     import json, os, sys

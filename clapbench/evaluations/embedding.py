@@ -11,6 +11,7 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from clapbench.audio.loader import iter_prepared
+from clapbench.killpoints import kill_point
 from clapbench.models.protocol import LoadedModel, check_embeddings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,14 +73,15 @@ def embed_clips(
 ) -> np.ndarray:
     """(N, D) audio embeddings in the order of ``paths``.
 
-    With a cache (given, or the active one), clips found there are not decoded; the others are
-    embedded and stored batch by batch, so an interrupted run keeps what it finished.
+    Clips are embedded in batches fixed by their order and ``batch_size`` (clips 0..B-1, B..2B-1, ...),
+    whatever the cache holds: a batch found whole in the cache is not decoded, any other is embedded
+    whole and stored, so an interrupted run keeps what it finished and every clip is always computed
+    in the same company, which makes a resumed run bit-identical to an uninterrupted one.
     """
     cache = cache if cache is not None else _active_cache.get()
     paths = list(paths)
-    keys = cache.audio_keys(paths) if cache is not None else [None] * len(paths)
-    found = cache.load("audio", keys) if cache is not None else {}
-    missing = [i for i in range(len(paths)) if i not in found]
+    keys = cache.in_company(cache.audio_keys(paths), batch_size) if cache is not None else [None] * len(paths)
+    found, missing = _whole_batches(cache.load("audio", keys, batch_size) if cache is not None else {}, len(paths), batch_size)
     model = loaded.model
     prepare = getattr(model, "audio_preprocessor", None)
     embed_features = getattr(model, "embed_audio_features", None)
@@ -88,13 +90,15 @@ def embed_clips(
     computed: list[np.ndarray] = []
     task = progress.add_task(description, total=len(paths), completed=len(found)) if progress else None
     try:
+        # ``missing`` is whole batches, all full but the input's last: batching it by batch_size gives those batches.
         for start, batch in iter_prepared(
             [paths[i] for i in missing], loaded.sample_rate, batch_size, prepare=prepare, workers=workers, length_rule=loaded.resampled_length
         ):
             emb = check_embeddings(embed_features(batch), len(batch), "embed_audio")
+            kill_point("embedded-batch")
             computed.append(emb)
             if cache is not None:
-                cache.store("audio", [keys[i] for i in missing[start : start + len(batch)]], emb)
+                cache.store("audio", [keys[i] for i in missing[start : start + len(batch)]], emb, batch_size)
                 cache.counts["audio_computed"] += len(batch)
             if progress is not None:
                 progress.advance(task, len(batch))
@@ -106,13 +110,27 @@ def embed_clips(
     return _assemble(len(paths), found, missing, computed, cache)
 
 
+def _whole_batches(found: dict[int, np.ndarray], n: int, batch_size: int) -> tuple[dict[int, np.ndarray], list[int]]:
+    """(the entries of the batches found whole, the positions of every other batch): a batch killed
+    half-stored is computed again whole, never completed in other company."""
+    whole: dict[int, np.ndarray] = {}
+    missing: list[int] = []
+    for start in range(0, n, batch_size):
+        rows = range(start, min(start + batch_size, n))
+        if all(i in found for i in rows):
+            whole.update((i, found[i]) for i in rows)
+        else:
+            missing.extend(rows)
+    return whole, missing
+
+
 def embed_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 256, cache: "EmbeddingCache | None" = None) -> np.ndarray:
-    """(N, D) text embeddings; with a cache, only the strings not found there go through the text tower."""
+    """(N, D) text embeddings; with a cache, only the batches not found there go through the text tower
+    (batches fixed by the order of ``texts`` and ``batch_size``, as for clips)."""
     cache = cache if cache is not None else _active_cache.get()
     texts = list(texts)
-    keys = cache.text_keys(texts) if cache is not None else [None] * len(texts)
-    found = cache.load("text", keys) if cache is not None else {}
-    missing = [i for i in range(len(texts)) if i not in found]
+    keys = cache.in_company(cache.text_keys(texts), batch_size) if cache is not None else [None] * len(texts)
+    found, missing = _whole_batches(cache.load("text", keys) if cache is not None else {}, len(texts), batch_size)
     computed = []
     try:
         for start in range(0, len(missing), batch_size):

@@ -10,8 +10,10 @@ Protocol (the same for every classification task):
   validation split carved from the training folds only: the declared validation folds; else, with
   three or more folds, the training fold that follows the test fold in the official order (HEAR's
   convention); else a seeded 20% split of the training items (stratified when every class has two
-  items). The probe is then refit on all training items with the chosen C and only that model
-  ever sees the test fold.
+  items). Validation scores within half of one validation item's weight of the best are ties, won
+  by the smallest C. The probe is then refit on all training items with the chosen C and only that
+  model ever sees the test fold. Every fit is solved to its optimum (Newton-CG, tol 1e-10), so float
+  noise in the embeddings (another batch size) moves probabilities by noise, not decisions.
 - Scores. Single-label: multinomial logistic regression, metrics on its class probabilities.
   Multi-label: one-vs-rest logistic regression, mAP. The reported metrics are means over test folds
   (the usual cross-validation number) with their standard deviation and per-fold values; the 95%
@@ -36,6 +38,12 @@ from clapbench.registry import TaskSpec
 
 C_GRID = [1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4]
 MAX_ITER = 1000
+# The fit is the optimum of a strictly convex problem, a continuous function of the embeddings, only when
+# solved to the end: lbfgs stopped at its default tol=1e-4 returns a point on its path, and 1e-7 noise in
+# the embeddings (another batch size) changed that path enough to flip predictions and the chosen C.
+# Newton-CG reaches 1e-10 in ~10 iterations; it is deterministic (no random state) on one BLAS thread.
+SOLVER = "newton-cg"
+TOL = 1e-10
 VALIDATION_FRACTION = 0.2
 
 
@@ -105,7 +113,7 @@ def make_probe(C: float, multilabel: bool, seed: int):
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
 
-    base = LogisticRegression(C=C, max_iter=MAX_ITER, random_state=seed)
+    base = LogisticRegression(C=C, solver=SOLVER, tol=TOL, max_iter=MAX_ITER, random_state=seed)
     return OneVsRestClassifier(base) if multilabel else base
 
 
@@ -150,7 +158,9 @@ def carve_validation(train: np.ndarray, Y: np.ndarray, multilabel: bool, seed: i
 
 
 def select_c(X, Y, fit_idx, val_idx, grid, n_classes, multilabel, selection: Metric, seed, where) -> tuple[float, dict[float, float], int]:
-    """The C with the best validation score (ties: the smaller C, the stronger regularisation)."""
+    """The smallest C (the strongest regularisation) whose validation score is within ``selection_tolerance``
+    of the best: scores that differ by less than half of one validation item's weight are ties, so float
+    noise in the embeddings never decides between two C."""
     scores: dict[float, float] = {}
     not_converged = 0
     identity = np.arange(len(val_idx))[None, :]
@@ -159,8 +169,16 @@ def select_c(X, Y, fit_idx, val_idx, grid, n_classes, multilabel, selection: Met
         not_converged += nc
         value = float(selection(Y[val_idx], probe_scores(probe, X[val_idx], n_classes, multilabel), identity)[0])
         scores[C] = value if np.isfinite(value) else -np.inf
-    best = max(grid, key=lambda c: (scores[c], -c))
+    top = max(scores.values())
+    tol = selection_tolerance(len(val_idx))
+    best = min(c for c in grid if scores[c] >= top - tol)
     return best, scores, not_converged
+
+
+def selection_tolerance(n_validation: int) -> float:
+    """Half of what one validation item can move a mean-over-items score (accuracy moves in steps of 1/n):
+    for accuracy only exact ties, for a continuous score (mAP) the differences below one item's worth."""
+    return 0.5 / max(n_validation, 1)
 
 
 def fold_bootstrap(names, table, per_fold: list[tuple[np.ndarray, np.ndarray]], n_resamples: int, seed: int, confidence: float = 0.95):
@@ -257,10 +275,11 @@ def evaluate_linear_probe(ctx: TaskContext) -> Outcome:
             "features": "frozen audio embeddings, L2-normalised",
         },
         "probe": {
-            "classifier": ("one-vs-rest " if multilabel else "multinomial ") + f"logistic regression (scikit-learn LogisticRegression, lbfgs, max_iter={MAX_ITER})",
+            "classifier": ("one-vs-rest " if multilabel else "multinomial ") + f"logistic regression (scikit-learn LogisticRegression, {SOLVER}, tol={TOL:g}, max_iter={MAX_ITER})",
             "split_protocol": protocol,
             "c_grid": grid,
-            "selection": f"C maximising validation {spec.main_metric} (ties: smaller C) on a validation split from the training folds only; "
+            "selection": f"C maximising validation {spec.main_metric} (ties, scores within half of one validation item's weight "
+            "of the best: the smallest C) on a validation split from the training folds only; "
             "then refit on all training items with that C; the test fold is scored once",
             "validation_fraction_when_carved": VALIDATION_FRACTION,
             "seed": seed,

@@ -140,6 +140,11 @@ def latest_checkpoint(output: Path) -> Path | None:
     return done[-1] if done else None
 
 
+def _is_training_output(output: Path) -> bool:
+    """Whether a folder holds what `clapbench train` writes before its first checkpoint (so --resume may reuse it)."""
+    return (output / "checkpoints").is_dir() or (output / "metrics.jsonl").is_file() or (output / "init").is_dir()
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, data: ExampleSet, console: Console | None = None):
         self.cfg = cfg
@@ -161,17 +166,40 @@ class Trainer:
         return p
 
     def _check_output(self) -> Path | None:
-        """Refuse a non-empty output folder unless resuming; with --resume, the checkpoint to resume from."""
-        out = self.output
+        """Refuse a non-empty output folder unless resuming; with --resume, the checkpoint to resume from.
+
+        A ``step-N.tmp`` folder is a checkpoint whose writer was killed: never resumed from, removed on
+        --resume. With no complete checkpoint, --resume starts from the beginning (and says so), which is
+        what the refusal of a plain rerun points to: the two messages agree.
+        """
+        out, ckpts = self.output, self.output / "checkpoints"
+        latest = latest_checkpoint(out)
         if self.cfg.resume:
-            ckpt = latest_checkpoint(out)
-            if ckpt is None:
-                legacy = sorted((out / "checkpoints").glob(f"step-*/{LEGACY_PICKLE}"))
-                why = f"; {legacy[-1]} is a pickle, which clapbench no longer reads (unpickling can run code)" if legacy else ""
-                raise ClapbenchError(f"--resume: no checkpoint in {out / 'checkpoints'}{why}; expected step-NNNNNN/ folders holding {STATE_FILE}")
-            return ckpt
+            if latest is None:
+                legacy = sorted(ckpts.glob(f"step-*/{LEGACY_PICKLE}"))
+                if legacy:
+                    raise ClapbenchError(f"--resume: no checkpoint in {ckpts}; {legacy[-1]} is a pickle, which clapbench no longer reads "
+                                         f"(unpickling can run code); expected step-NNNNNN/ folders holding {STATE_FILE}")
+                if out.exists() and any(out.iterdir()) and not _is_training_output(out):
+                    raise ClapbenchError(f"--resume: {out} is not empty and is no training output (no checkpoints/, metrics.jsonl or init/); "
+                                         "choose a new --output")
+                if not (self.cfg.init or self.cfg.config):
+                    raise ClapbenchError(f"--resume: no complete checkpoint in {ckpts}, so training starts from the beginning; "
+                                         "add --init CKPT or --config tiny|base to the command (with --resume) to say what it starts from")
+            for half in sorted(ckpts.glob("step-*.tmp")):  # only once the run goes ahead: a refusal changes nothing
+                shutil.rmtree(half, ignore_errors=True)
+                self.console.print(f"--resume: removed {half}, a checkpoint whose writing was interrupted")
+            if latest is None:
+                self.console.print(f"--resume: no complete checkpoint in {ckpts}; training starts from the beginning (step 0) in {out}")
+            return latest
         if out.exists() and any(out.iterdir()):
-            raise ClapbenchError(f"{out}: output folder is not empty; pass --resume to continue its training, or choose a new --output")
+            if latest is not None:
+                raise ClapbenchError(f"{out}: output folder is not empty; it holds a checkpoint at step {int(latest.name.split('-')[1])}: "
+                                     "pass --resume to continue its training, or choose a new --output")
+            if _is_training_output(out):
+                raise ClapbenchError(f"{out}: output folder is not empty, but holds no complete checkpoint (the training stopped before "
+                                     "its first): pass --resume to start it again from the beginning in this folder, or choose a new --output")
+            raise ClapbenchError(f"{out}: output folder is not empty and is no training output; choose a new --output")
         return None
 
     def _starting_model(self, resume_from: Path | None) -> Path:
