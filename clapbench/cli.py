@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from clapbench.errors import ClapbenchError
+from clapbench.paths import check_writable_file
 from clapbench.run_config import config_option, effective_options
 from clapbench.run_options import parse_data_options
 from clapbench.tables import print_table
@@ -255,6 +256,9 @@ def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluatio
     from clapbench.results.leaderboard import cell_text, column_kind, is_measured, to_csv_frame, to_markdown
     from clapbench.results.store import atomic_write_text
 
+    for path, option in ((csv_out, "-o"), (md_out, "--markdown")):
+        if path:
+            check_writable_file(path, option)
     table = build(list(results_dirs), task_names, evaluation, published, list(tasks_dirs))
     domains = table.attrs["domains"]
     named = groups(registry(list(tasks_dirs))) if task_names else {}
@@ -336,6 +340,7 @@ def report(results_dirs, html_out, task, published):
     from clapbench.results.report import write_report
 
     html_out = html_out or str(Path(results_dirs[0]) / "report.html")
+    check_writable_file(html_out, "-o")
     write_report([Path(d) for d in results_dirs], Path(html_out), task=task, published=published)
     console.print(f"report in {html_out}")
 
@@ -375,6 +380,8 @@ def compare(baseline, new, task_names, max_drop, alpha, model_id, n_resamples, s
     from clapbench.results import compare as cmp
     from clapbench.results.store import atomic_write_text
 
+    if json_out:
+        check_writable_file(json_out, "--json")
     rows = compare_results(baseline, new, task_names, max_drop=max_drop, alpha=alpha, model_id=model_id, bootstrap=n_resamples, seed=seed)
     table = Table(title=f"{new} vs {baseline} (max drop {max_drop}, alpha {alpha})")
     for col in ("task", "metric", "baseline", "new", "diff", "95% CI of diff", "p", "verdict", "marks"):

@@ -137,15 +137,28 @@ def task_evaluations(spec: TaskSpec, options: RunOptions) -> list[tuple[str, str
 
 def check_output(output: Path) -> None:
     """Create the results folder and write a file there, so an unwritable --output is named before any work."""
-    import tempfile
+    from clapbench.paths import check_writable_dir
 
-    output = Path(output)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=output, prefix=".clapbench-write-check.", delete=True):
-            pass
-    except OSError as exc:
-        raise ClapbenchError(f"--output {output}: cannot write results there ({exc.strerror or exc}); expected a folder this user can create and write") from None
+    check_writable_dir(output, "--output")
+
+
+def check_paths(options: RunOptions, model: ModelIdentity | None = None) -> list[str]:
+    """Every other path the run will write or read, checked before the model loads: the embedding cache folder
+    (created and test-written), the tokenizer folder."""
+    from clapbench.cache import default_cache_dir
+    from clapbench.paths import check_writable_dir
+
+    problems = []
+    if not options.no_cache and (model is None or model.sha256):  # a model without a weights hash is never cached
+        what = "--cache-dir" if options.cache_dir else "the embedding cache folder"
+        try:
+            check_writable_dir(options.cache_dir or default_cache_dir(), what, hint="pass --no-cache or another --cache-dir")
+        except ClapbenchError as exc:
+            problems.append(str(exc))
+    tokenizer = (options.model_request or {}).get("tokenizer")
+    if tokenizer and not Path(tokenizer).is_dir():
+        problems.append(f"--tokenizer {tokenizer}: folder not found; expected the text tower's tokenizer files (tokenizer.json, vocab/merges)")
+    return problems
 
 
 def unknown_data_keys(specs: list[TaskSpec], data: dict[str, str], registered: set[str] | None = None) -> tuple[list[str], list[str]]:
@@ -226,6 +239,7 @@ def plan_run(specs: list[TaskSpec], model: ModelIdentity, options: RunOptions, r
             remove_stale_temps(options.output)  # a killed run's temp files (clapbench's own pattern only)
     except ClapbenchError as exc:
         plan.fatal.append(str(exc))
+    plan.fatal += check_paths(options, model)
     if registered is not None:
         problems, notes = unknown_data_keys(specs, options.data, registered)
         plan.notes += notes

@@ -99,8 +99,8 @@ def test_killed_runs_resume_to_the_uninterrupted_result_bit_for_bit(tiny_model, 
 
     model_id = tiny_model.name
     expected, got = result_files(tmp_path / "whole" / model_id), result_files(tmp_path / "resumed" / model_id)
-    assert sorted(got) == sorted(expected) == ["esc50.items.npz", "esc50.json", "esc50.linear-probe.json",
-                                               "esc50.linear-probe.predictions.csv", "esc50.predictions.csv"]
+    assert sorted(got) == sorted(expected) == ["esc50.items.npz", "esc50.json", "esc50.linear-probe.items.npz",
+                                               "esc50.linear-probe.json", "esc50.linear-probe.predictions.csv", "esc50.predictions.csv"]
     for name in expected:
         assert got[name] == expected[name], f"{name} differs from the uninterrupted run's"
     last = json.loads((tmp_path / "resumed" / model_id / "esc50.json").read_text())["embedding_cache"]

@@ -87,7 +87,7 @@ def test_next_run_cleans_the_output_folder_and_the_cache(tmp_path):
 
     cache_module._swept.clear()  # a new run's process has cleaned nothing yet
     result = run_task(registry()["esc50"], loaded_model(SpectrumModel()), options, Console(quiet=True))
-    assert result["embedding_cache"]["audio_from_cache"] == 6
+    assert result.embedding_cache["audio_from_cache"] == 6
     assert not any(p.exists() for p in left)
     assert all(f.exists() for f in keep)
     assert not list(tmp_path.rglob(f"{TEMP_MARKER}*.tmp"))

@@ -95,9 +95,11 @@ def train(init, config, fusion, pairs, data, data_root, folds, templates, captio
         raise click.UsageError("pass exactly one of --init CKPT and --config tiny|base")
     if templates and not all("{}" in t for t in templates):
         raise click.BadParameter("each template must contain '{}' where the keywords go", param_hint="--template")
+    from clapbench.paths import check_creatable_dir
     from clapbench.run_options import parse_data_options  # the same --data NAME=PATH parsing as `clapbench run`
 
     data_map = parse_data_options(data)
+    check_creatable_dir(output, "--output")  # before the examples are read and the model is built
     specs = resolve_tasks(eval_tasks, registry(list(tasks_dirs))) if eval_tasks else []
     examples = load_examples(pairs, data_map, data_root, _csv(folds), list(templates), caption_model, temporal_stage,
                              temporal_pairs, clip_seconds, seed, list(tasks_dirs), device)
