@@ -21,8 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rich.console import Console  # noqa: E402
 
-from clapbench.demo.synth import make_esc50_layout  # noqa: E402
-from clapbench.demo.tiny_model import build_tiny_clap  # noqa: E402
+from clapbench.audio.synth import make_esc50_layout  # noqa: E402
+from clapbench.models.tiny_clap import build_tiny_clap  # noqa: E402
 from clapbench.models import load_model  # noqa: E402
 from clapbench.registry import registry  # noqa: E402
 from clapbench.runner import RunOptions, run_task  # noqa: E402

@@ -71,7 +71,7 @@ def class_names(n: int) -> list[str]:
 
 
 def prepare_model(args, work: Path, corpus: list[str]) -> Path:
-    from clapbench.demo.tiny_model import build_tiny_clap
+    from clapbench.models.tiny_clap import build_tiny_clap
 
     if args.model not in ("full-size", "tiny"):
         return Path(args.model)
@@ -83,7 +83,7 @@ def prepare_model(args, work: Path, corpus: list[str]) -> Path:
 
 
 def prepare_data(args, work: Path) -> Path:
-    from clapbench.demo.synth import make_esc50_layout
+    from clapbench.audio.synth import make_esc50_layout
 
     if args.data:
         return Path(args.data)

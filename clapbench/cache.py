@@ -46,8 +46,8 @@ import numpy as np
 
 from clapbench.errors import ClapbenchError
 from clapbench.models.hashing import WEIGHT_SUFFIXES
-from clapbench.models.protocol import LoadedModel
-from clapbench.results.store import atomic_open, remove_stale_temps
+from clapbench.models.contract import LoadedModel
+from clapbench.files import atomic_open, remove_stale_temps
 
 LAYOUT = "embeddings-v1"
 # Bump when clapbench's decoding or preprocessing code changes the numbers it feeds a model.

@@ -54,7 +54,7 @@ def _decoding(beam_size, entry_length, temperature, stop_token):
 
 def _model_options(fn):
     """--family, --protocol, --tokenizer: how a checkpoint file is read and evaluated; a captioner's beam search."""
-    from clapbench.models.protocols import FAMILY_CHOICES, PROTOCOL_NAMES
+    from clapbench.models.presets import FAMILY_CHOICES, PROTOCOL_NAMES
 
     fn = click.option("--stop-token", help="Captioner: the string whose first token ends a caption (default: msclap's ' <|endoftext|>').")(fn)
     fn = click.option("--temperature", type=float, help="Captioner: softmax temperature of the beam search (default 1, as msclap's generate_caption).")(fn)
@@ -254,7 +254,7 @@ def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluatio
     from clapbench.api import leaderboard as build
     from clapbench.registry import groups, registry
     from clapbench.results.leaderboard import cell_text, column_kind, is_measured, to_csv_frame, to_markdown
-    from clapbench.results.store import atomic_write_text
+    from clapbench.files import atomic_write_text
 
     for path, option in ((csv_out, "-o"), (md_out, "--markdown")):
         if path:
@@ -378,7 +378,7 @@ def compare(baseline, new, task_names, max_drop, alpha, model_id, n_resamples, s
     """Compare NEW results with BASELINE: paired bootstrap per task; exit 1 on a significant regression."""
     from clapbench.api import compare_results
     from clapbench.results import compare as cmp
-    from clapbench.results.store import atomic_write_text
+    from clapbench.files import atomic_write_text
 
     if json_out:
         check_writable_file(json_out, "--json")

@@ -32,12 +32,13 @@ from clapbench.errors import ClapbenchError, DataError, TaskError
 from clapbench.evaluations import Outcome, TaskContext, get_evaluation
 from clapbench.evaluations.embedding import using_cache
 from clapbench.models import ModelIdentity
-from clapbench.models.protocol import LoadedModel, has_frames
+from clapbench.models.contract import LoadedModel, has_frames
 from clapbench.registry import TaskSpec, template_sha
 from clapbench.results.fingerprint import differences, fingerprint_fields, make_fingerprint
 from clapbench.results.marks import contamination_mark, subset_mark
 from clapbench.results.record import Fingerprint, ResultRecord, SCHEMA_VERSION, parse_record, read_record, write_record
-from clapbench.results.store import _model_file, items_path, predictions_path, remove_stale_temps, result_path, write_csv, write_npz
+from clapbench.results.store import _model_file, items_path, predictions_path, result_path
+from clapbench.files import remove_stale_temps, write_csv, write_npz
 from clapbench.run_options import EVALUATION_CHOICES, PROBE_VARIANT, RunOptions
 
 __all__ = ["EVALUATION_CHOICES", "PROBE_VARIANT", "RunOptions", "RunPlan", "RunSummary", "execute_plan", "load_task_data",
@@ -282,7 +283,7 @@ def missing_capability(eval_type: str, model) -> str | None:
 def execute_plan(plan: RunPlan, options: RunOptions, console: Console, load: Callable[[], LoadedModel]) -> RunSummary:
     """Run a plan: refuse it when it has problems (unless --keep-going), load the model only when
     something is left to compute, evaluate, write each result; kept results are returned too."""
-    from clapbench.models.protocols import apply_prompt
+    from clapbench.models.presets import apply_prompt
 
     if plan.fatal or (plan.problems and not options.keep_going):
         raise ClapbenchError(plan.message())

@@ -16,8 +16,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 from click.testing import CliRunner  # noqa: E402
 
 from clapbench.cli import cli  # noqa: E402
-from clapbench.demo.synth import make_esc50_layout  # noqa: E402
-from clapbench.demo.tiny_model import build_tiny_clap  # noqa: E402
+from clapbench.audio.synth import make_esc50_layout  # noqa: E402
+from clapbench.models.tiny_clap import build_tiny_clap  # noqa: E402
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ def cli_runner():
 SPECTRAL_PLUGIN = '''
 import numpy as np
 
-from clapbench.demo.synth import DEMO_CLASSES, synth_sound
+from clapbench.audio.synth import DEMO_CLASSES, synth_sound
 
 EDGES = np.geomspace(40, 8000, 25)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from clapbench.demo.synth import DEMO_CLASSES, synth_sound
+from clapbench.audio.synth import DEMO_CLASSES, synth_sound
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clapbench.demo.synth import DEMO_CLASSES, synth_sound
+from clapbench.audio.synth import DEMO_CLASSES, synth_sound
 
 RATE = 8000
 

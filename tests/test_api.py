@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli
 
 import clapbench
-from clapbench.results.store import read_npz
+from clapbench.files import read_npz
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from clapbench.demo.synth import make_esc50_layout
+from clapbench.audio.synth import make_esc50_layout
 from conftest import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,7 +128,7 @@ def test_class_with_two_indices(tiny_model, dataset, tmp_path):
 
 def test_unknown_label_for_a_task_with_fixed_classes(tiny_model, dataset, tmp_path):
     """A task file that lists its classes rejects a label outside the list."""
-    from clapbench.demo.synth import DEMO_CLASSES
+    from clapbench.audio.synth import DEMO_CLASSES
 
     tasks_dir = tmp_path / "tasks"
     tasks_dir.mkdir()

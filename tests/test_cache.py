@@ -18,8 +18,8 @@ from test_linear_probe import SR, SpectrumModel, loaded_model
 
 from clapbench import cache as cache_module
 from clapbench.cache import EmbeddingCache, audio_identity, cache_usage, default_cache_dir, open_cache
-from clapbench.demo.synth import make_esc50_layout, synth_sound
-from clapbench.demo.tiny_model import build_tiny_clap
+from clapbench.audio.synth import make_esc50_layout, synth_sound
+from clapbench.models.tiny_clap import build_tiny_clap
 from clapbench.evaluations.embedding import embed_clips, embed_texts
 from clapbench.registry import registry
 from clapbench.runner import RunOptions, run_task

@@ -19,7 +19,7 @@ from clapbench.models.beam_search import BeamOptions, generate_beam
 from clapbench.models.checkpoint import read_state_dict
 from clapbench.models.clapcap import ClapCapModel, ClapCapNet
 from clapbench.models.families import detect_family
-from clapbench.models.protocols import PRESETS
+from clapbench.models.presets import PRESETS
 from conftest import run_cli
 
 GOLDEN = Path(__file__).parent / "golden" / "clapcap.npz"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from clapbench.demo.synth import make_esc50_layout
+from clapbench.audio.synth import make_esc50_layout
 from clapbench.evaluations.metrics import SINGLE_LABEL
 
 

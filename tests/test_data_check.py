@@ -111,7 +111,7 @@ def _task_copy(tmp_path: Path, edit) -> Path:
 
 
 def test_unknown_label(esc50_dir, tmp_path):
-    from clapbench.demo.synth import DEMO_CLASSES
+    from clapbench.audio.synth import DEMO_CLASSES
 
     tasks = _task_copy(tmp_path, lambda raw: raw["classes"].update(names=list(DEMO_CLASSES), count=6))
     root = _root_with(esc50_dir, tmp_path)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clapbench.demo.synth import make_esc50_layout
-from clapbench.results.store import TEMP_MARKER
+from clapbench.audio.synth import make_esc50_layout
+from clapbench.files import TEMP_MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 

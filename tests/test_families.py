@@ -21,7 +21,7 @@ from clapbench.models.checkpoint import read_state_dict
 from clapbench.models.families import detect_family
 from clapbench.models.laion_clap import LaionClapModel, LaionClapNet
 from clapbench.models.msclap import VERSIONS, MSClapModel, MSClapNet
-from clapbench.models.protocols import PRESETS, int16_round_trip, repeatpad
+from clapbench.models.presets import PRESETS, int16_round_trip, repeatpad
 from conftest import assert_accuracy_within, run_cli
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -17,7 +17,7 @@ from sklearn.metrics import f1_score
 from clapbench.errors import TaskError
 from clapbench.registry import groups, parse_task_file, registry, resolve_tasks
 from clapbench.results.leaderboard import build_leaderboard, to_csv_frame, to_markdown
-from clapbench.results.store import write_json
+from clapbench.files import write_json
 
 
 def _esc50_raw() -> dict:

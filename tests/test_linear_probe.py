@@ -19,9 +19,9 @@ from sklearn.multiclass import OneVsRestClassifier
 from threadpoolctl import threadpool_limits
 
 from clapbench.audio.decode import load_audio
-from clapbench.demo.synth import DEMO_CLASSES, make_esc50_layout, synth_sound
+from clapbench.audio.synth import DEMO_CLASSES, make_esc50_layout, synth_sound
 from clapbench.evaluations import linear_probe
-from clapbench.models.protocol import LoadedModel
+from clapbench.models.contract import LoadedModel
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000

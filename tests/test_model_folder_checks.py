@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from clapbench.demo.synth import make_esc50_layout
-from clapbench.demo.tiny_model import train_tokenizer
+from clapbench.audio.synth import make_esc50_layout
+from clapbench.models.tiny_clap import train_tokenizer
 from conftest import assert_refused, run_cli
 
 WORD_EMBEDDINGS = "text_model.embeddings.word_embeddings.weight"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from clapbench.demo.synth import make_esc50_layout
+from clapbench.audio.synth import make_esc50_layout
 from conftest import assert_refused, run_cli
 
 

@@ -135,7 +135,7 @@ def test_long_clips_are_deterministic_across_runs_and_batches(tiny_model, tiny_l
 
 
 def test_result_scores_identical_across_runs_batch_sizes_and_workers(tiny_model, tmp_path):
-    from clapbench.demo.synth import make_esc50_layout
+    from clapbench.audio.synth import make_esc50_layout
 
     data = make_esc50_layout(tmp_path / "long", clips_per_class=1, seconds=12.0, sample_rate=32000, seed=3)
     results = []
@@ -192,7 +192,7 @@ def test_predictions_equal_transformers_pipeline(tiny_model, tiny_ref, esc50_dir
 
 @pytest.fixture(scope="session")
 def full_size_model(tmp_path_factory) -> Path:
-    from clapbench.demo.tiny_model import build_tiny_clap
+    from clapbench.models.tiny_clap import build_tiny_clap
 
     return build_tiny_clap(tmp_path_factory.mktemp("models") / "full-size-clap", seed=0, full_size=True)
 

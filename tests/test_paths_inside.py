@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from clapbench.cache import EmbeddingCache
-from clapbench.demo.synth import make_esc50_layout
+from clapbench.audio.synth import make_esc50_layout
 from clapbench.data.check import check_tasks
 from clapbench.errors import ClapbenchError
-from clapbench.models.protocol import LoadedModel
+from clapbench.models.contract import LoadedModel
 from clapbench.paths import slug
 from clapbench.registry import registry
 from conftest import assert_refused, run_cli

@@ -11,7 +11,7 @@ from clapbench.errors import ModelError
 from clapbench.models.arch.frontend import Spectrogram, htk_mel_filters, log_mel, power_spectrogram, power_to_db, slaney_mel_filters
 from clapbench.models.laion_clap import HOP, LaionPreprocessor
 from clapbench.models.msclap import MSClapPreprocessor
-from clapbench.models.protocols import (
+from clapbench.models.presets import (
     PRESETS, apply_prompt, clip_rng, int16_round_trip, random_crop, repeat_cut, repeatpad, resolve_protocol,
 )
 from clapbench.registry import registry

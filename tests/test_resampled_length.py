@@ -13,7 +13,7 @@ import family_fixtures as ff
 from clapbench.audio.decode import load_audio
 from clapbench.evaluations.embedding import embed_clips
 from clapbench.models import load_model
-from clapbench.models.protocols import PRESETS, int16_round_trip
+from clapbench.models.presets import PRESETS, int16_round_trip
 
 RATES = [8000, 16000, 22050, 44100, 48000]
 

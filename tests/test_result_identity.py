@@ -15,7 +15,7 @@ import pytest
 from conftest import assert_refused, run_cli
 
 import clapbench.models
-from clapbench.demo.synth import DEMO_CLASSES, make_esc50_layout, synth_sound
+from clapbench.audio.synth import DEMO_CLASSES, make_esc50_layout, synth_sound
 
 SPECTRAL = "plugins_spectral:spectral_model"
 WORSE = "plugins_spectral:spectral_model_worse"
@@ -65,7 +65,7 @@ def test_every_problem_is_reported_before_the_model_loads(esc50, tmp_path, monke
     blocker = tmp_path / "file"
     blocker.write_text("x")
     res = run_cli("run", "--model", SPECTRAL, "--tasks", "esc50", "--data", f"esc50={esc50}", "--output", blocker / "out", "--workers", "0")
-    assert_refused(res, None, f"--output {blocker / 'out'}: cannot write results there")
+    assert_refused(res, None, f"--output {blocker / 'out'}: cannot write there")
 
 
 def test_keep_going_runs_what_can_run(esc50, clotho, tmp_path):

@@ -15,7 +15,7 @@ import soundfile as sf
 from conftest import run_cli
 
 from clapbench.data import read_dataset
-from clapbench.demo.synth import synth_sound
+from clapbench.audio.synth import synth_sound
 from clapbench.errors import DataError, TaskError
 from clapbench.evaluations.embedding import embed_clips, embed_texts
 from clapbench.evaluations.retrieval import check_retrieval_task

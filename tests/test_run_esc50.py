@@ -17,7 +17,7 @@ import yaml
 from sklearn.metrics import balanced_accuracy_score
 
 import clapbench
-from clapbench.demo.synth import DEMO_CLASSES
+from clapbench.audio.synth import DEMO_CLASSES
 from clapbench.registry import template_sha
 from conftest import assert_refused, assert_accuracy_within, assert_decisions_agree, run_cli
 

@@ -15,10 +15,10 @@ from rich.console import Console
 from test_linear_probe import SR, SpectrumModel, loaded_model
 
 from clapbench import cache as cache_module
-from clapbench.demo.synth import make_esc50_layout
+from clapbench.audio.synth import make_esc50_layout
 from clapbench.registry import registry
-from clapbench.results import store
-from clapbench.results.store import STALE_AFTER_S, TEMP_MARKER, remove_stale_temps
+from clapbench import files as store
+from clapbench.files import STALE_AFTER_S, TEMP_MARKER, remove_stale_temps
 from clapbench.runner import RunOptions, run_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _KILLED_WRITE = """
 import os, sys
 from pathlib import Path
-from clapbench.results.store import atomic_open
+from clapbench.files import atomic_open
 with atomic_open(Path(sys.argv[1]), "wb") as fh:
     fh.write(b"half a result")
     fh.flush()

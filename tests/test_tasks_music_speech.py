@@ -21,7 +21,7 @@ from sklearn.metrics import accuracy_score, average_precision_score, balanced_ac
 from clapbench.audio.decode import load_audio
 from clapbench.data import read_dataset
 from clapbench.data.hear_folds import hear_kfold
-from clapbench.demo.tiny_model import build_tiny_clap
+from clapbench.models.tiny_clap import build_tiny_clap
 from clapbench.models import load_model
 from clapbench.registry import registry, resolve_tasks
 

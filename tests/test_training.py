@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 from conftest import run_cli
 
-from clapbench.demo.synth import make_esc50_layout
+from clapbench.audio.synth import make_esc50_layout
 from clapbench.training.data import ClipCaptionDataset, collate
 from clapbench.training.examples import read_pair_file
 from clapbench.training.loss import contrastive_loss

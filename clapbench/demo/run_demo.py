@@ -42,7 +42,7 @@ def run_demo(output: Path, console: Console, seed: int = 0, size: DemoSize | Non
     from clapbench.registry import registry
     from clapbench.results.leaderboard import build_leaderboard, to_csv_frame, to_markdown
     from clapbench.results.record import load_results
-    from clapbench.results.store import atomic_write_text
+    from clapbench.files import atomic_write_text
     from clapbench.run_options import RunOptions
     from clapbench.runner import run_task
     from clapbench.training.examples import read_pair_file
@@ -62,9 +62,9 @@ def run_demo(output: Path, console: Console, seed: int = 0, size: DemoSize | Non
                   f"(folds 1-4), {suite.counts['eval_clips']} held-out clips (fold {EVAL_FOLD}), {suite.counts['retrieval_clips']} "
                   f"retrieval clips x 5 captions, in {suite.root} ({time.perf_counter() - started:.1f} s)")
     if synth_only:
-        console.print("[yellow]--synth-only[/]: every sound is numpy synthesis (clapbench.demo.synth)")
+        console.print("[yellow]--synth-only[/]: every sound is numpy synthesis (clapbench.audio.synth)")
     elif missing:
-        note = "numpy synthesis (clapbench.demo.synth) stands in" if suite.numpy_fallback else "their classes are left out"
+        note = "numpy synthesis (clapbench.audio.synth) stands in" if suite.numpy_fallback else "their classes are left out"
         console.print(f"[yellow]missing sound sources[/]: {', '.join(missing)}; {note}. Install them with `{SETUP_HINT}`.")
 
     torch.manual_seed(seed)

@@ -6,7 +6,7 @@
 - sound-theme-freedesktop: recorded notification chimes.
 
 A class whose tool is missing is left out; with fewer than 4 real classes the numpy classes of
-clapbench.demo.synth are added (and the demo says so). Every clip is a seeded draw (words, voice, notes,
+clapbench.audio.synth are added (and the demo says so). Every clip is a seeded draw (words, voice, notes,
 levels), and training and evaluation clips are drawn apart: held-out speech uses other words,
 held-out chimes other recordings.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from clapbench.demo.synth import synth_sound
+from clapbench.audio.synth import synth_sound
 
 SR = 48000
 FREEDESKTOP = "/usr/share/sounds/freedesktop/stereo"

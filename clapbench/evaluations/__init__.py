@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from clapbench.cache import EmbeddingCache
     from clapbench.data.dataset import Dataset
-    from clapbench.models.protocol import LoadedModel
+    from clapbench.models.contract import LoadedModel
     from clapbench.registry import TaskSpec
     from clapbench.run_options import RunOptions
 

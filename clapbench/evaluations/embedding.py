@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from clapbench.audio.loader import iter_prepared
 from clapbench.killpoints import kill_point
-from clapbench.models.protocol import LoadedModel, check_embeddings
+from clapbench.models.contract import LoadedModel, check_embeddings
 
 if TYPE_CHECKING:  # pragma: no cover
     from clapbench.cache import EmbeddingCache

@@ -12,7 +12,7 @@ from clapbench.evaluations import Outcome, PairedItems, TaskContext, evaluation
 from clapbench.evaluations.embedding import embed_texts, l2_normalize
 from clapbench.errors import TaskError
 from clapbench.evaluations.metrics import SINGLE_LABEL, evaluate_metrics, multi_label_metrics, threshold_decisions, top1_decisions
-from clapbench.models.protocol import LoadedModel
+from clapbench.models.contract import LoadedModel
 from clapbench.registry import TaskSpec
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from clapbench.errors import ModelError
 from clapbench.models.hashing import weights_sha256
-from clapbench.models.protocol import AudioTextModel, LoadedModel, check_embeddings
+from clapbench.models.contract import AudioTextModel, LoadedModel, check_embeddings
 from clapbench.paths import slug
 
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
@@ -74,7 +74,7 @@ def load_model(
     from clapbench.models.hf_clap import HFClapModel, is_hf_clap_folder
     from clapbench.models.pe_audio import pe_audio_variant
     from clapbench.models.plugin import load_plugin, looks_like_plugin
-    from clapbench.models.protocols import resolve_protocol
+    from clapbench.models.presets import resolve_protocol
 
     device = resolve_device(device)
     if dtype not in DTYPES:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from clapbench.models.protocol import LoadedModel
+from clapbench.models.contract import LoadedModel
 
 SOUNDS = ("low_tone", "white_noise", "rising_chirp")
 PROMPTS = ("This is a sound of a dog barking.", "this is the sound of rain", "a low tone")
@@ -26,7 +26,7 @@ def parameter_count(model: Any) -> int | None:
 
 def check_model(loaded: LoadedModel, seconds: float = 3.0, seed: int = 0) -> dict[str, Any]:
     """Embed generated clips (through the model's own preprocessing) and prompts; report what came out."""
-    from clapbench.demo.synth import synth_sound
+    from clapbench.audio.synth import synth_sound
 
     model = loaded.model
     rng = np.random.default_rng(seed)
@@ -87,7 +87,7 @@ def check_model(loaded: LoadedModel, seconds: float = 3.0, seed: int = 0) -> dic
 def check_optional_methods(model: Any, waves: list[np.ndarray], sample_rate: int, audio: np.ndarray, text: np.ndarray, problems: list[str]) -> dict[str, str]:
     """Check what a model offers beyond the required contract; each finding is 'absent', 'ok' or why not (also in ``problems``)."""
     from clapbench.errors import ModelError
-    from clapbench.models.protocol import check_frames, has_frames
+    from clapbench.models.contract import check_frames, has_frames
 
     out: dict[str, str] = {}
     prepare, embed_features = getattr(model, "audio_preprocessor", None), getattr(model, "embed_audio_features", None)

@@ -26,7 +26,7 @@ from clapbench.models.arch.text import legacy_text_buffers, text_config
 from clapbench.models.beam_search import BeamOptions, generate_beam
 from clapbench.models.checkpoint import build_strict
 from clapbench.models.msclap import HOP, VERSIONS, Projection, _HTSATWrapper, _Tower, clip_policy, place_audio_model
-from clapbench.models.protocols import Protocol
+from clapbench.models.presets import Protocol
 from clapbench.models.tokenizer_files import check_vocabulary, find_tokenizer_folder, load_tokenizer
 
 # config_clapcap.yml: prefix_length 40, prefix_length_clip 40, 8 mapper layers, d_proj 1024 (the mapper reads

@@ -8,7 +8,7 @@ import torch
 
 from clapbench.errors import ModelError
 from clapbench.models.checkpoint import read_state_dict
-from clapbench.models.protocols import FAMILY_CHOICES, resolve_protocol
+from clapbench.models.presets import FAMILY_CHOICES, resolve_protocol
 
 __all__ = ["FAMILY_CHOICES", "detect_family", "load_checkpoint_model", "unknown_layout"]
 

@@ -29,7 +29,7 @@ from clapbench.models.arch.frontend import htk_mel_filters, log_mel, slaney_mel_
 from clapbench.models.arch.htsat import HTSAT, HTSATConfig
 from clapbench.models.arch.text import build_text_model, legacy_text_buffers, text_config
 from clapbench.models.checkpoint import build_strict
-from clapbench.models.protocols import Protocol, clip_rng, int16_round_trip, random_crop, repeatpad
+from clapbench.models.presets import Protocol, clip_rng, int16_round_trip, random_crop, repeatpad
 from clapbench.models.tokenizer_files import check_vocabulary, find_tokenizer_folder, load_tokenizer
 
 # laion_clap's model_configs/HTSAT-*.json audio_cfg

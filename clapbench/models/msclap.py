@@ -33,7 +33,7 @@ from clapbench.models.arch.frontend import slaney_mel_filters
 from clapbench.models.arch.htsat import HTSAT, HTSATConfig
 from clapbench.models.arch.text import build_text_model, legacy_text_buffers, text_config
 from clapbench.models.checkpoint import build_strict
-from clapbench.models.protocols import Protocol, clip_rng, repeat_cut
+from clapbench.models.presets import Protocol, clip_rng, repeat_cut
 from clapbench.models.tokenizer_files import check_vocabulary, find_tokenizer_folder, load_tokenizer
 
 

@@ -19,7 +19,7 @@ from clapbench.paths import slug
 from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, multi_label_metrics, threshold_decisions
 from clapbench.results.leaderboard import record_marks
 from clapbench.results.record import ModelRef, ResultRecord, read_records
-from clapbench.results.store import read_npz
+from clapbench.files import read_npz
 
 
 @dataclass

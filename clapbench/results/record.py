@@ -234,6 +234,6 @@ def record_json(record: ResultRecord) -> str:
 
 
 def write_record(path: Path, record: ResultRecord) -> None:
-    from clapbench.results.store import atomic_write_text
+    from clapbench.files import atomic_write_text
 
     atomic_write_text(path, record_json(record))

@@ -26,7 +26,7 @@ from clapbench.results.leaderboard import build_leaderboard, column_kind
 from clapbench.results.published import PublishedNumber, load_published, on_main_metric
 from clapbench.results.leaderboard import record_marks
 from clapbench.results.record import ResultRecord, load_results
-from clapbench.results.store import read_npz
+from clapbench.files import read_npz
 
 MAX_CLASSES_PLOTTED = 40  # beyond this, the per-class chart shows the best and worst classes; the table has all
 MAX_CLASSES_LABELLED = 60  # confusion matrices of more classes carry no tick labels
@@ -44,7 +44,7 @@ class TaskItems:
 
 
 def write_report(results_dirs: Path | list[Path], output: Path, task: str | None = None, published: bool = False) -> None:
-    from clapbench.results.store import atomic_write_text
+    from clapbench.files import atomic_write_text
 
     atomic_write_text(Path(output), build_report(results_dirs, task, published))
 

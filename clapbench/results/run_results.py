@@ -13,7 +13,8 @@ import pandas as pd
 from clapbench.errors import ClapbenchError
 from clapbench.results.leaderboard import record_marks
 from clapbench.results.record import ResultRecord, write_record
-from clapbench.results.store import items_path, predictions_path, read_npz, result_path
+from clapbench.results.store import items_path, predictions_path, result_path
+from clapbench.files import read_npz
 
 
 @dataclass

@@ -32,7 +32,7 @@ from clapbench.errors import TaskError
 from clapbench.evaluations import Outcome, TaskContext, evaluation
 from clapbench.evaluations.embedding import l2_normalize
 from clapbench.evaluations.zero_shot import class_prompts, zero_shot_classifier
-from clapbench.models.protocol import check_frames, has_frames
+from clapbench.models.contract import check_frames, has_frames
 from clapbench.temporal.items import build_variant, pair_waves
 from clapbench.temporal.probe import PAIRS_ARTIFACT, PairItems, load_items, pair_columns, paired_pairs, result_fields, score_pairs
 from clapbench.temporal.prompts import check_prompts

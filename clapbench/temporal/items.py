@@ -18,7 +18,7 @@ import numpy as np
 from clapbench.audio.decode import load_audio
 from clapbench.data.dataset import Dataset
 from clapbench.errors import TaskError
-from clapbench.models.protocol import LoadedModel, check_embeddings
+from clapbench.models.contract import LoadedModel, check_embeddings
 from clapbench.temporal.pairs import Pair
 
 # Variant name -> how it is built from the fitted clips a, b.

@@ -9,7 +9,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
-from clapbench.results.store import atomic_write_text
+from clapbench.files import atomic_write_text
 
 
 class StepRate(ProgressColumn):

@@ -25,7 +25,7 @@ MAX_LOGIT_SCALE = math.log(100.0)  # CLIP / LAION-CLAP clamp the learnt temperat
 def build_fresh(folder: Path, config: str, corpus: Iterable[str], seed: int, fusion: bool) -> Path:
     """A randomly initialised ClapModel folder; its byte-level BPE tokenizer is trained on ``corpus``
     (the training captions): there is no hub to fetch RoBERTa's from."""
-    from clapbench.demo.tiny_model import build_tiny_clap
+    from clapbench.models.tiny_clap import build_tiny_clap
 
     if config not in CONFIGS:
         raise ModelError(f"--config {config}: expected one of {', '.join(CONFIGS)}")

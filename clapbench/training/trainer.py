@@ -414,7 +414,7 @@ class Trainer:
             record["sources"] += [s for s in inherited.sources if s not in record["sources"]]
             record["items"] = sorted(set(record["items"]) | inherited.identities)
             record["inherited_from"] = str(inherited.file)
-        from clapbench.results.store import write_json
+        from clapbench.files import write_json
 
         write_json(Path(folder) / TRAINED_ON_FILE, record)
         return record
@@ -471,7 +471,7 @@ class Trainer:
             "versions": {"clapbench": clapbench.__version__, "torch": torch.__version__, "transformers": transformers.__version__},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        from clapbench.results.store import write_json
+        from clapbench.files import write_json
 
         write_json(self.output / "training.json", summary)
         self.console.print(f"trained model: {self.output} ({step} steps, final loss {loss:.4f}, {seconds:.1f} s)")
