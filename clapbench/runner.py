@@ -30,7 +30,6 @@ from clapbench.data.dataset import Dataset
 from clapbench.data.trained_on import read_trained_on
 from clapbench.errors import ClapbenchError, DataError, TaskError
 from clapbench.evaluations import Outcome, TaskContext, get_evaluation
-from clapbench.evaluations.embedding import using_cache
 from clapbench.models import ModelIdentity
 from clapbench.models.contract import LoadedModel, has_frames
 from clapbench.registry import TaskSpec, template_sha
@@ -362,8 +361,7 @@ def _evaluate_task(spec: TaskSpec, plan: TaskPlan, loaded: LoadedModel, options:
     ctx = TaskContext(spec, dataset, loaded, options, console, cache=cache)
     out: dict[str, ResultRecord] = {}
     for planned in todo:
-        with using_cache(cache):
-            outcome = get_evaluation(planned.eval_type)(ctx)
+        outcome = get_evaluation(planned.eval_type)(ctx)
         seconds = time.perf_counter() - started
         cache_record = cache.summary() if cache is not None else {"enabled": False, "reason": no_cache_reason}
         record = _record(spec, loaded, options, dataset, planned, outcome, seconds, cache_record, trained_on)

@@ -20,7 +20,7 @@ from clapbench import cache as cache_module
 from clapbench.cache import EmbeddingCache, audio_identity, cache_usage, default_cache_dir, open_cache
 from clapbench.audio.synth import make_esc50_layout, synth_sound
 from clapbench.models.tiny_clap import build_tiny_clap
-from clapbench.evaluations.embedding import embed_clips, embed_texts
+from clapbench.embedding import embed_clips, embed_texts
 from clapbench.registry import registry
 from clapbench.runner import RunOptions, run_task
 

@@ -194,7 +194,7 @@ def test_task_file_rejects_bad_f1_rules(tmp_path):
 
 def test_threshold_rule_end_to_end(tiny_model, esc50_dir, tmp_path):
     """A multi-label task whose file picks the threshold rule: the result's F1 equals sklearn's on the model's cosines."""
-    from clapbench.evaluations.embedding import embed_clips, l2_normalize
+    from clapbench.embedding import embed_clips, l2_normalize
     from clapbench.evaluations.zero_shot import class_prompts, zero_shot_classifier
     from clapbench.models import load_model
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clapbench.evaluations.embedding import embed_clips
+from clapbench.embedding import embed_clips
 from clapbench.models import load_model
 
 

@@ -18,7 +18,7 @@ import soundfile as sf
 import torch
 
 from clapbench.audio import load_audio
-from clapbench.evaluations.embedding import embed_clips
+from clapbench.embedding import embed_clips
 from clapbench.evaluations.zero_shot import zero_shot_classifier
 from clapbench.models import load_model
 from conftest import run_cli

@@ -16,7 +16,7 @@ from pe_fixtures import build_tiny_pe_audio
 from test_retrieval_tasks import make_clotho_layout
 
 from clapbench.audio import load_audio
-from clapbench.evaluations.embedding import embed_clips
+from clapbench.embedding import embed_clips
 from clapbench.models import load_model
 
 RATE = 48000

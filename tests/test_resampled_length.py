@@ -11,7 +11,7 @@ import soxr
 
 import family_fixtures as ff
 from clapbench.audio.decode import load_audio
-from clapbench.evaluations.embedding import embed_clips
+from clapbench.embedding import embed_clips
 from clapbench.models import load_model
 from clapbench.models.presets import PRESETS, int16_round_trip
 

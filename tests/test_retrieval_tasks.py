@@ -17,7 +17,7 @@ from conftest import run_cli
 from clapbench.data import read_dataset
 from clapbench.audio.synth import synth_sound
 from clapbench.errors import DataError, TaskError
-from clapbench.evaluations.embedding import embed_clips, embed_texts
+from clapbench.embedding import embed_clips, embed_texts
 from clapbench.evaluations.retrieval import check_retrieval_task
 from clapbench.models import load_model
 from clapbench.registry import registry

@@ -76,7 +76,7 @@ class TaskContext:
         Every evaluation of the task in one run shares them (zero-shot and linear probe).
         """
         if self._audio is None:
-            from clapbench.evaluations.embedding import embed_clips, make_progress
+            from clapbench.embedding import embed_clips, make_progress
 
             paths = [self.dataset.absolute(i) for i in self.dataset.items]
             with make_progress(self.console) as progress:

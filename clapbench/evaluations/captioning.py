@@ -17,7 +17,7 @@ import pandas as pd
 from clapbench.errors import DataError, TaskError
 from clapbench.evaluations import Outcome, PairedItems, TaskContext, evaluation
 from clapbench.evaluations.caption_metrics import ALL_METRICS, NEEDS_SPICE, score_captions
-from clapbench.evaluations.embedding import caption_clips, make_progress
+from clapbench.embedding import caption_clips, make_progress
 from clapbench.registry import TaskSpec
 
 SAMPLE_CLIPS = 8  # clips shown with their captions in the result (and the report)

@@ -32,7 +32,7 @@ import numpy as np
 from clapbench.data.dataset import Dataset
 from clapbench.errors import TaskError
 from clapbench.evaluations import Outcome, PairedItems, TaskContext, evaluation
-from clapbench.evaluations.embedding import l2_normalize
+from clapbench.embedding import l2_normalize
 from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, Metric
 from clapbench.registry import TaskSpec
 

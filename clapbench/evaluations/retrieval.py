@@ -18,7 +18,7 @@ import pandas as pd
 from clapbench.data.dataset import Dataset
 from clapbench.errors import DataError, ModelError, TaskError
 from clapbench.evaluations import Outcome, PairedItems, TaskContext, evaluation
-from clapbench.evaluations.embedding import embed_texts
+from clapbench.embedding import embed_texts
 from clapbench.evaluations.retrieval_metrics import (
     ALL_KEYS,
     BOOTSTRAP_UNIT,
@@ -76,7 +76,7 @@ def evaluate_retrieval(ctx: TaskContext) -> Outcome:
     caption_clip = np.repeat(np.arange(len(dataset.items)), [len(item.captions) for item in dataset.items])
 
     audio = ctx.audio_embeddings()
-    text = embed_texts(ctx.loaded, captions)
+    text = embed_texts(ctx.loaded, captions, cache=ctx.cache)
     if audio.shape[1] != text.shape[1]:
         raise ModelError(f"audio embeddings have {audio.shape[1]} dimensions and text embeddings {text.shape[1]}; retrieval needs one shared space")
     ranks = retrieval_ranks(audio, text, caption_clip, chunk_rows=spec.evaluation.get("chunk_rows"))

@@ -9,7 +9,7 @@ import pandas as pd
 
 from clapbench.data.dataset import Dataset
 from clapbench.evaluations import Outcome, PairedItems, TaskContext, evaluation
-from clapbench.evaluations.embedding import embed_texts, l2_normalize
+from clapbench.embedding import embed_texts, l2_normalize
 from clapbench.errors import TaskError
 from clapbench.evaluations.metrics import SINGLE_LABEL, evaluate_metrics, multi_label_metrics, threshold_decisions, top1_decisions
 from clapbench.models.contract import LoadedModel
@@ -20,13 +20,13 @@ def class_prompts(spec: TaskSpec, classes: list[str]) -> list[list[str]]:
     return [[t.format(spec.display_name(c)) for t in spec.templates] for c in classes]
 
 
-def zero_shot_classifier(loaded: LoadedModel, prompts: list[list[str]]) -> np.ndarray:
+def zero_shot_classifier(loaded: LoadedModel, prompts: list[list[str]], cache=None) -> np.ndarray:
     """(C, D): per class, embed every template, L2-normalise, average, re-normalise.
 
     All prompts go through the text tower once per task, never per clip.
     """
     flat = [p for per_class in prompts for p in per_class]
-    emb = l2_normalize(embed_texts(loaded, flat))
+    emb = l2_normalize(embed_texts(loaded, flat, cache=cache))
     n_templates = len(prompts[0])
     per_class = emb.reshape(len(prompts), n_templates, -1).mean(axis=1)
     return l2_normalize(per_class)
@@ -36,7 +36,7 @@ def zero_shot_classifier(loaded: LoadedModel, prompts: list[list[str]]) -> np.nd
 def evaluate_zero_shot(ctx: TaskContext) -> Outcome:
     spec, dataset = ctx.spec, ctx.dataset
     decide, rule_text = f1_rule(spec) if spec.multilabel else (None, None)  # a task-file mistake shows before any embedding
-    classifier = zero_shot_classifier(ctx.loaded, class_prompts(spec, dataset.classes))
+    classifier = zero_shot_classifier(ctx.loaded, class_prompts(spec, dataset.classes), ctx.cache)
     scores = l2_normalize(ctx.audio_embeddings()) @ classifier.T
     boot = {"n_resamples": ctx.options.n_resamples, "seed": ctx.options.seed}
     if not spec.multilabel:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from clapbench.models.contract import LoadedModel
+from clapbench.models.contract import LoadedModel, audio_forward
 
 SOUNDS = ("low_tone", "white_noise", "rising_chirp")
 PROMPTS = ("This is a sound of a dog barking.", "this is the sound of rain", "a low tone")
@@ -32,12 +32,8 @@ def check_model(loaded: LoadedModel, seconds: float = 3.0, seed: int = 0) -> dic
     rng = np.random.default_rng(seed)
     waves = [synth_sound(kind, seconds, loaded.sample_rate, rng) for kind in SOUNDS]
     started = time.perf_counter()
-    prepare = getattr(model, "audio_preprocessor", None)
-    embed_features = getattr(model, "embed_audio_features", None)
-    if prepare is not None and embed_features is not None:
-        audio = np.asarray(embed_features([prepare(w) for w in waves]), dtype=np.float32)
-    else:
-        audio = np.asarray(model.embed_audio(waves), dtype=np.float32)
+    prepare, embed = audio_forward(model)  # the path every evaluation takes; unchecked: this report says what is wrong
+    audio = np.asarray(embed([prepare(w) for w in waves] if prepare is not None else waves), dtype=np.float32)
     has_text = callable(getattr(model, "embed_text", None))  # a captioner such as clapcap has no text tower
     text = np.asarray(model.embed_text(list(PROMPTS)), dtype=np.float32) if has_text else np.zeros((len(PROMPTS), audio.shape[-1]), dtype=np.float32)
     problems = []

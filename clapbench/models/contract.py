@@ -60,6 +60,24 @@ class LoadedModel:
         return str(getattr(self.model, "resampled_length", "round"))
 
 
+def audio_forward(model: Any):
+    """(prepare, embed): the model's optional fast path (``audio_preprocessor`` runs per clip, in the decoding
+    workers; ``embed_audio_features`` takes the prepared batch), else (None, ``embed_audio`` on waves)."""
+    prepare = getattr(model, "audio_preprocessor", None)
+    embed_features = getattr(model, "embed_audio_features", None)
+    if prepare is None or embed_features is None:
+        return None, model.embed_audio
+    return prepare, embed_features
+
+
+def embed_waves(model: Any, waves: list[np.ndarray], what: str = "embed_audio") -> np.ndarray:
+    """(N, D) embeddings of waves already in memory (built items, generated clips), through the fast path
+    when the model has one; checked as every audio embedding is."""
+    prepare, embed = audio_forward(model)
+    batch = [prepare(w) for w in waves] if prepare is not None else list(waves)
+    return check_embeddings(embed(batch), len(waves), what)
+
+
 def check_embeddings(array: Any, n: int, what: str) -> np.ndarray:
     """Validate a model's output: an (n, D) finite float array."""
     from clapbench.errors import ModelError

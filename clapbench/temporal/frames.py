@@ -30,7 +30,7 @@ from scipy.stats import binom
 
 from clapbench.errors import TaskError
 from clapbench.evaluations import Outcome, TaskContext, evaluation
-from clapbench.evaluations.embedding import l2_normalize
+from clapbench.embedding import l2_normalize
 from clapbench.evaluations.zero_shot import class_prompts, zero_shot_classifier
 from clapbench.models.contract import check_frames, has_frames
 from clapbench.temporal.items import build_variant, pair_waves
@@ -84,7 +84,7 @@ def frame_parts(n_frames: int, frame_rate: float, boundary: float, end: float) -
 
 
 def _classifier(ctx: TaskContext) -> np.ndarray:
-    return zero_shot_classifier(ctx.loaded, class_prompts(ctx.spec, ctx.dataset.classes))
+    return zero_shot_classifier(ctx.loaded, class_prompts(ctx.spec, ctx.dataset.classes), ctx.cache)
 
 
 def probe_order(ctx: TaskContext) -> Outcome:

@@ -18,7 +18,7 @@ import numpy as np
 from clapbench.audio.decode import load_audio
 from clapbench.data.dataset import Dataset
 from clapbench.errors import TaskError
-from clapbench.models.contract import LoadedModel, check_embeddings
+from clapbench.models.contract import LoadedModel, embed_waves
 from clapbench.temporal.pairs import Pair
 
 # Variant name -> how it is built from the fitted clips a, b.
@@ -150,10 +150,6 @@ def embed_variants(
             todo.append(v)
     if not todo:
         return out
-    prepare = getattr(model, "audio_preprocessor", None)
-    embed_features = getattr(model, "embed_audio_features", None)
-    if prepare is None or embed_features is None:
-        prepare, embed_features = None, model.embed_audio
     rows: dict[str, list[np.ndarray]] = {v: [] for v in todo}
     task = progress.add_task(description, total=len(pairs) * len(todo)) if progress is not None else None
     per_batch = max(1, batch_size // len(todo))
@@ -161,8 +157,7 @@ def embed_variants(
         chunk = pairs[start : start + per_batch]
         waves = [pair_waves(dataset, p, loaded.sample_rate, rules) for p in chunk]
         items = [build_variant(v, a, b) for v in todo for a, b in waves]
-        feats = [prepare(w) for w in items] if prepare is not None else items
-        emb = check_embeddings(embed_features(feats), len(items), "embed_audio")
+        emb = embed_waves(model, items)
         for k, v in enumerate(todo):
             rows[v].append(emb[k * len(chunk) : (k + 1) * len(chunk)])
         if task is not None:

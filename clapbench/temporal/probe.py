@@ -10,7 +10,7 @@ import pandas as pd
 
 from clapbench.errors import TaskError
 from clapbench.evaluations import PairedItems, TaskContext
-from clapbench.evaluations.embedding import embed_texts, l2_normalize, make_progress
+from clapbench.embedding import embed_texts, l2_normalize, make_progress
 from clapbench.evaluations.metrics import evaluate_metrics
 from clapbench.temporal.items import ItemRules, embed_variants
 from clapbench.temporal.pairs import Pair, pairs_frame, pairs_sha256, read_pairs, sample_pairs
@@ -73,7 +73,7 @@ def embed_items(ctx: TaskContext, items: PairItems, variants: list[str]) -> dict
 def embed_captions(ctx: TaskContext, texts: list[str]) -> tuple[np.ndarray, dict[str, int]]:
     """L2-normalised embeddings of the distinct texts, and each text's row."""
     unique = list(dict.fromkeys(texts))
-    return l2_normalize(embed_texts(ctx.loaded, unique)), {t: i for i, t in enumerate(unique)}
+    return l2_normalize(embed_texts(ctx.loaded, unique, cache=ctx.cache)), {t: i for i, t in enumerate(unique)}
 
 
 def margin(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:

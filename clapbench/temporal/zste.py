@@ -29,7 +29,7 @@ import pandas as pd
 
 from clapbench.errors import TaskError
 from clapbench.evaluations import Outcome, TaskContext, evaluation
-from clapbench.evaluations.embedding import embed_texts, l2_normalize
+from clapbench.embedding import embed_texts, l2_normalize
 from clapbench.evaluations.zero_shot import class_prompts, zero_shot_classifier
 from clapbench.temporal.probe import PAIRS_ARTIFACT, PairItems, embed_captions, embed_items, load_items, margin, pair_columns, paired_pairs, result_fields, score_pairs
 from clapbench.temporal.prompts import check_prompts, relation, zs4_captions
@@ -77,7 +77,7 @@ def _rows(ctx: TaskContext, items: PairItems, item: str, order: int, target: lis
 
 def _class_scores(ctx: TaskContext, audio: np.ndarray) -> np.ndarray:
     """Cosine scores of items against the template-ensembled class prompts of the source's classes."""
-    classifier = zero_shot_classifier(ctx.loaded, class_prompts(ctx.spec, ctx.dataset.classes))
+    classifier = zero_shot_classifier(ctx.loaded, class_prompts(ctx.spec, ctx.dataset.classes), ctx.cache)
     return audio @ classifier.T
 
 
@@ -171,8 +171,8 @@ def probe_positions(ctx: TaskContext) -> Outcome:
     items = load_items(ctx)
     emb = embed_items(ctx, items, [d[0] for d in DIRECTIONS])
     show = [ctx.spec.display_name(c) for c in ctx.dataset.classes]
-    first = l2_normalize(embed_texts(ctx.loaded, [prompts["first"].format(c) for c in show]))
-    second = l2_normalize(embed_texts(ctx.loaded, [prompts["second"].format(c) for c in show]))
+    first = l2_normalize(embed_texts(ctx.loaded, [prompts["first"].format(c) for c in show], cache=ctx.cache))
+    second = l2_normalize(embed_texts(ctx.loaded, [prompts["second"].format(c) for c in show], cache=ctx.cache))
     names = np.array(ctx.dataset.classes)
     rows = []
     for order, (item, one, _) in enumerate(DIRECTIONS):

@@ -1,10 +1,14 @@
-"""Embed clips and prompts in batches, with decoding in worker processes and a progress bar."""
+"""The embedding step: clips and prompts through the model in batches fixed by their order, decoding in
+worker processes, the embedding cache (passed by the caller: the task's, or None) and a progress bar.
+
+Every evaluation embeds through here (clips: ``embed_clips``; prompts and captions: ``embed_texts``; a
+captioner: ``caption_clips``); waves built in memory (the temporal probes' items, check-model's clips) go
+through ``models.contract.embed_waves``, the same fast path.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,24 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from clapbench.audio.loader import iter_prepared
 from clapbench.killpoints import kill_point
-from clapbench.models.contract import LoadedModel, check_embeddings
+from clapbench.models.contract import LoadedModel, audio_forward, check_embeddings
 
 if TYPE_CHECKING:  # pragma: no cover
     from clapbench.cache import EmbeddingCache
-
-# The cache of the task being evaluated, so every evaluation's embed_clips/embed_texts uses it
-# without threading it through each call; the runner sets it around an evaluation.
-_active_cache: ContextVar["EmbeddingCache | None"] = ContextVar("clapbench_embedding_cache", default=None)
-
-
-@contextmanager
-def using_cache(cache: "EmbeddingCache | None") -> Iterator[None]:
-    token = _active_cache.set(cache)
-    try:
-        yield
-    finally:
-        _active_cache.reset(token)
-
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(x, axis=-1, keepdims=True)
@@ -78,15 +68,10 @@ def embed_clips(
     whole and stored, so an interrupted run keeps what it finished and every clip is always computed
     in the same company, which makes a resumed run bit-identical to an uninterrupted one.
     """
-    cache = cache if cache is not None else _active_cache.get()
     paths = list(paths)
     keys = cache.in_company(cache.audio_keys(paths), batch_size) if cache is not None else [None] * len(paths)
     found, missing = _whole_batches(cache.load("audio", keys, batch_size) if cache is not None else {}, len(paths), batch_size)
-    model = loaded.model
-    prepare = getattr(model, "audio_preprocessor", None)
-    embed_features = getattr(model, "embed_audio_features", None)
-    if prepare is None or embed_features is None:
-        prepare, embed_features = None, model.embed_audio
+    prepare, embed_features = audio_forward(loaded.model)
     computed: list[np.ndarray] = []
     task = progress.add_task(description, total=len(paths), completed=len(found)) if progress else None
     try:
@@ -127,7 +112,6 @@ def _whole_batches(found: dict[int, np.ndarray], n: int, batch_size: int) -> tup
 def embed_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 256, cache: "EmbeddingCache | None" = None) -> np.ndarray:
     """(N, D) text embeddings; with a cache, only the batches not found there go through the text tower
     (batches fixed by the order of ``texts`` and ``batch_size``, as for clips)."""
-    cache = cache if cache is not None else _active_cache.get()
     texts = list(texts)
     keys = cache.in_company(cache.text_keys(texts), batch_size) if cache is not None else [None] * len(texts)
     found, missing = _whole_batches(cache.load("text", keys) if cache is not None else {}, len(texts), batch_size)
