@@ -24,6 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 _IGNORED = {".git", "__pycache__", ".pytest_cache", ".venv"}
 
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
 def _repo_files() -> set[str]:
     out = set()
     for dirpath, dirnames, filenames in os.walk(REPO):
@@ -111,6 +114,19 @@ def esc50_dir(tmp_path_factory) -> Path:
 def run_cli(*args: str):
     """Invoke the clapbench CLI in-process; returns click's Result (exit_code, output)."""
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def copy_task(folder: Path, base: str, name: str, *edits: tuple[str, str]) -> Path:
+    """``folder/<name>.yaml``: the shipped task file ``base`` renamed ``name`` (its includes still found), with
+    each (old, new) text edit applied; a task folder for --tasks-dir."""
+    text = (REPO_ROOT / "tasks" / f"{base}.yaml").read_text().replace(f"name: {base}\n", f"name: {name}\n", 1)
+    for old, new in edits:
+        assert old in text, f"{base}.yaml has no {old!r}"
+        text = text.replace(old, new)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(text)
+    return path
 
 
 def assert_refused(result, nothing_under: Path | None, *needles) -> None:

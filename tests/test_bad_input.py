@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 
 from clapbench.audio.synth import make_esc50_layout
-from conftest import run_cli
+from conftest import copy_task, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -131,10 +131,7 @@ def test_unknown_label_for_a_task_with_fixed_classes(tiny_model, dataset, tmp_pa
     from clapbench.audio.synth import DEMO_CLASSES
 
     tasks_dir = tmp_path / "tasks"
-    tasks_dir.mkdir()
-    text = (REPO / "tasks" / "esc50.yaml").read_text().replace("name: esc50", "name: esc50fixed")
-    text = text.replace("  display: underscores_to_spaces", "  display: underscores_to_spaces\n  names: " + json.dumps(DEMO_CLASSES))
-    (tasks_dir / "esc50fixed.yaml").write_text(text)
+    copy_task(tasks_dir, "esc50", "esc50fixed", ("  display: underscores_to_spaces", "  display: underscores_to_spaces\n  names: " + json.dumps(DEMO_CLASSES)))
     meta = dataset / "meta" / "esc50.csv"
 
     def relabel(rows):
@@ -209,9 +206,7 @@ def test_bad_template(tiny_model, small_esc50, tmp_path, template):
 
 def test_task_file_with_a_bad_template(tiny_model, small_esc50, tmp_path):
     tasks_dir = tmp_path / "tasks"
-    tasks_dir.mkdir()
-    text = (REPO / "tasks" / "esc50.yaml").read_text().replace("name: esc50", "name: esc50c")
-    (tasks_dir / "esc50c.yaml").write_text(text.replace('"a recording of {}."', '"a recording of {} in {place}."'))
+    copy_task(tasks_dir, "esc50", "esc50c", ('"a recording of {}."', '"a recording of {} in {place}."'))
     out = tmp_path / "out"
     res = run_cli("run", "--model", tiny_model, "--tasks", "esc50c", "--tasks-dir", tasks_dir, "--data", f"esc50c={small_esc50}", "--output", out)
     assert_user_error(res, out, str(tasks_dir / "esc50c.yaml"), "prompts.templates", "exactly one '{}'")
@@ -296,8 +291,7 @@ def test_plugin_without_embed_text(small_esc50, tmp_path, plugin_dir):
 
 def test_results_of_finished_tasks_stay_when_a_later_task_fails(tiny_model, small_esc50, dataset, tmp_path):
     tasks_dir = tmp_path / "tasks"
-    tasks_dir.mkdir()
-    (tasks_dir / "esc50b.yaml").write_text((REPO / "tasks" / "esc50.yaml").read_text().replace("name: esc50", "name: esc50b"))
+    copy_task(tasks_dir, "esc50", "esc50b")
     broken = first_audio(dataset)
     _break_audio(broken, "random_bytes")
     out = tmp_path / "out"

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from conftest import run_cli
 from rich.console import Console
-from test_linear_probe import SR, SpectrumModel, loaded_model
+from toy_models import SR, SpectrumModel, loaded_model
 
 from clapbench import cache as cache_module
 from clapbench.cache import EmbeddingCache, audio_identity, cache_usage, default_cache_dir, open_cache

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import run_cli
+from conftest import copy_task, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_ID = "clapbench_test_spectral.make"
@@ -19,8 +19,7 @@ def results(tiny_model, spectral_plugin, esc50_dir, tmp_path_factory) -> Path:
     """Real results: the plugin on esc50 and esc50b (a copy of the task), the tiny CLAP on esc50 only."""
     base = tmp_path_factory.mktemp("leaderboard")
     tasks_dir = base / "tasks"
-    tasks_dir.mkdir()
-    (tasks_dir / "esc50b.yaml").write_text((REPO / "tasks" / "esc50.yaml").read_text().replace("name: esc50", "name: esc50b"))
+    copy_task(tasks_dir, "esc50", "esc50b")
     out = base / "results"
     common = ("--data", f"esc50={esc50_dir}", "--data", f"esc50b={esc50_dir}", "--output", out, "--workers", "0", "--tasks-dir", tasks_dir)
     for args in (("--model", spectral_plugin, "--tasks", "esc50"),

@@ -4,7 +4,6 @@ same embeddings and folds; the test fold never reaches model selection; results 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from toy_models import SR, SpectrumModel, clip_features, loaded_model  # noqa: F401
 from conftest import run_cli
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
@@ -24,64 +24,6 @@ from clapbench.evaluations import linear_probe
 from clapbench.models.contract import LoadedModel
 
 ROOT = Path(__file__).resolve().parents[1]
-SR = 16000
-
-
-class SpectrumModel:
-    """A plugin model whose audio embeddings are log band energies of the clip's spectrum (+ impulsiveness).
-
-    Real features a linear probe can separate on the synthesized classes; it counts the clips it
-    embeds so tests can see what was computed and what came from the cache.
-    """
-
-    sample_rate = SR
-    embedded_clips = 0  # over all instances, for models the CLI builds
-
-    def __init__(self, sha256: str | None = "5ec7" * 16, clip_seconds: float = 1.0, fail_after_batches: int | None = None):
-        self.sha256 = sha256
-        self.clip_seconds = clip_seconds
-        self.fail_after_batches = fail_after_batches
-        self.batches = 0
-        self.clips = 0
-        self.texts = 0
-
-    def describe(self) -> dict:
-        return {"sample_rate": SR, "clip_seconds": self.clip_seconds, "features": "48 log band energies + 4 frame-energy percentiles"}
-
-    def embed_audio(self, waves: list[np.ndarray]) -> np.ndarray:
-        if self.fail_after_batches is not None and self.batches >= self.fail_after_batches:
-            raise RuntimeError("simulated crash in the middle of a run")
-        self.batches += 1
-        self.clips += len(waves)
-        SpectrumModel.embedded_clips += len(waves)
-        return np.stack([clip_features(w, int(self.clip_seconds * SR)) for w in waves])
-
-    def embed_text(self, texts: list[str]) -> np.ndarray:
-        self.texts += len(texts)
-        seeds = [int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little") for t in texts]
-        return np.stack([np.random.default_rng(s).standard_normal(52) for s in seeds]).astype(np.float32)
-
-
-def clip_features(wave: np.ndarray, n: int) -> np.ndarray:
-    """48 log band energies of the spectrum, and 4 percentiles of 5 ms frame log-energies (impulsiveness)."""
-    clip = np.zeros(n, dtype=np.float64)
-    clip[: min(n, len(wave))] = wave[:n]
-    power = np.abs(np.fft.rfft(clip * np.hanning(n))) ** 2
-    freqs = np.fft.rfftfreq(n, 1 / SR)
-    edges = np.geomspace(40, SR / 2, 49)
-    bands = np.log([power[(freqs >= lo) & (freqs < hi)].mean() + 1e-10 for lo, hi in zip(edges[:-1], edges[1:])])
-    frames = np.log((clip[: n // 80 * 80].reshape(-1, 80) ** 2).mean(axis=1) + 1e-10)
-    return np.concatenate([bands, np.percentile(frames, [10, 50, 90, 100]) - frames.mean()]).astype(np.float32)
-
-
-def spectrum_model(**kwargs) -> SpectrumModel:
-    """Plugin factory: ``--model test_linear_probe:spectrum_model``."""
-    return SpectrumModel()
-
-
-def loaded_model(model: SpectrumModel) -> LoadedModel:
-    return LoadedModel(model=model, model_id="spectrum", path="test_linear_probe:spectrum_model", kind="plugin",
-                       sha256=model.sha256, device="cpu", dtype="float32", preprocessing=model.describe())
 
 
 @pytest.fixture(autouse=True)
@@ -131,10 +73,10 @@ def sklearn_fold(X, y, train, val, test, grid):
 
 def test_probe_separates_classes_and_matches_sklearn(synth_dir, tmp_path):
     out = tmp_path / "results"
-    res = run_cli("run", "--model", "test_linear_probe:spectrum_model", "--tasks", "esc50", "--data", f"esc50={synth_dir}",
+    res = run_cli("run", "--model", "toy_models:spectrum_model", "--tasks", "esc50", "--data", f"esc50={synth_dir}",
                   "--output", out, "--eval", "linear-probe", "--workers", "0", "--no-cache", "--save-predictions")
     assert res.exit_code == 0, res.output
-    result = json.loads((out / "test_linear_probe.spectrum_model" / "esc50.linear-probe.json").read_text())
+    result = json.loads((out / "toy_models.spectrum_model" / "esc50.linear-probe.json").read_text())
     assert result["evaluation"] == "linear-probe" and result["variant"] == "linear-probe"
     probe = result["probe"]
     assert probe["split_protocol"].startswith("leave-one-fold-out") and len(probe["folds"]) == 5
@@ -157,7 +99,7 @@ def test_probe_separates_classes_and_matches_sklearn(synth_dir, tmp_path):
     assert result["main_score"] >= 0.9  # the classes differ in spectrum; a probe on band energies separates them
     lo, hi = result["ci95"]["accuracy"]
     assert lo <= result["main_score"] <= hi
-    rows = (out / "test_linear_probe.spectrum_model" / "esc50.linear-probe.predictions.csv").read_text().splitlines()
+    rows = (out / "toy_models.spectrum_model" / "esc50.linear-probe.predictions.csv").read_text().splitlines()
     assert len(rows) == 61 and rows[0].startswith("path,fold,label,prediction")
 
 
@@ -207,13 +149,13 @@ def test_test_fold_never_reaches_model_selection(synth_dir, tmp_path, monkeypatc
 
 def run_probe(data: Path, tmp_path: Path, task: str = "esc50", probe_seed: int = 0, tasks_dir: Path | None = None, evals: str = "linear-probe", extra=()):
     out = tmp_path / f"results-{task}-{probe_seed}"
-    args = ["run", "--model", "test_linear_probe:spectrum_model", "--tasks", task, "--data", f"{task}={data}", "--output", out,
+    args = ["run", "--model", "toy_models:spectrum_model", "--tasks", task, "--data", f"{task}={data}", "--output", out,
             "--eval", evals, "--workers", "0", "--no-cache", "--probe-seed", str(probe_seed), "--overwrite", *extra]
     if tasks_dir is not None:
         args += ["--tasks-dir", tasks_dir]
     res = run_cli(*args)
     assert res.exit_code == 0, res.output
-    return json.loads((out / "test_linear_probe.spectrum_model" / f"{task}.linear-probe.json").read_text())
+    return json.loads((out / "toy_models.spectrum_model" / f"{task}.linear-probe.json").read_text())
 
 
 def write_task(tasks_dir: Path, name: str, changes: dict) -> Path:
@@ -245,7 +187,7 @@ def test_official_split_is_used_and_results_are_reproducible_under_the_seed(synt
     assert record["n_test"] == 24 and record["n_train"] == 36 and record["n_validation"] + record["n_selection_fit"] == 36
     assert record["validation"] == "seeded split of the training items" and first["probe"]["seed"] == 7
     assert first["fold_std"]["accuracy"] is None
-    rows = list(csv.DictReader(open(tmp_path / "a" / "results-esc50split-7" / "test_linear_probe.spectrum_model" / "esc50split.linear-probe.predictions.csv")))
+    rows = list(csv.DictReader(open(tmp_path / "a" / "results-esc50split-7" / "toy_models.spectrum_model" / "esc50split.linear-probe.predictions.csv")))
     assert sorted({r["fold"] for r in rows}) == ["4", "5"] and len(rows) == 24
 
     # The carved validation split follows the seed: the same selection is recomputed here.
@@ -315,11 +257,11 @@ def test_multilabel_probe_reports_map_matching_sklearn(tmp_path):
 def test_zero_shot_and_probe_share_one_embedding_pass(synth_dir, tmp_path):
     out, cache = tmp_path / "results", tmp_path / "cache"
     before = SpectrumModel.embedded_clips
-    res = run_cli("run", "--model", "test_linear_probe:spectrum_model", "--tasks", "esc50", "--data", f"esc50={synth_dir}",
+    res = run_cli("run", "--model", "toy_models:spectrum_model", "--tasks", "esc50", "--data", f"esc50={synth_dir}",
                   "--output", out, "--eval", "zero-shot,linear-probe", "--workers", "0", "--cache-dir", cache)
     assert res.exit_code == 0, res.output
     assert SpectrumModel.embedded_clips - before == 60  # once, for both evaluations
-    folder = out / "test_linear_probe.spectrum_model"
+    folder = out / "toy_models.spectrum_model"
     zero_shot = json.loads((folder / "esc50.json").read_text())
     probe = json.loads((folder / "esc50.linear-probe.json").read_text())
     assert zero_shot["evaluation"] == "zero-shot-classification" and zero_shot["variant"] is None and probe["variant"] == "linear-probe"
@@ -337,7 +279,7 @@ def test_zero_shot_and_probe_share_one_embedding_pass(synth_dir, tmp_path):
 
 
 def test_probe_input_errors_exit_2_with_one_message(synth_dir, tmp_path):
-    base = ["run", "--model", "test_linear_probe:spectrum_model", "--data", f"esc50={synth_dir}", "--output", tmp_path / "r", "--workers", "0", "--no-cache"]
+    base = ["run", "--model", "toy_models:spectrum_model", "--data", f"esc50={synth_dir}", "--output", tmp_path / "r", "--workers", "0", "--no-cache"]
     res = run_cli(*base, "--tasks", "esc50", "--eval", "zero-shot,probe")
     assert res.exit_code == 2 and "--eval" in res.output and "linear-probe" in res.output
     res = run_cli(*base, "--tasks", "esc50", "--eval", "linear-probe", "--folds", "1")
@@ -347,7 +289,7 @@ def test_probe_input_errors_exit_2_with_one_message(synth_dir, tmp_path):
     tasks_dir = write_task(tmp_path / "tasks", "nofolds", {"dataset.fold_column": None, "dataset.folds": []})
     res = run_cli(*base, "--tasks", "nofolds", "--data", f"nofolds={synth_dir}", "--eval", "linear-probe", "--tasks-dir", tasks_dir)
     assert res.exit_code == 2 and "official folds" in res.output and "Traceback" not in res.output
-    assert not (tmp_path / "r" / "test_linear_probe.spectrum_model" / "nofolds.linear-probe.json").exists()
+    assert not (tmp_path / "r" / "toy_models.spectrum_model" / "nofolds.linear-probe.json").exists()
 
 
 def cone_embeddings(n_per_class: int, n_classes: int, dim: int, seed: int):

@@ -18,7 +18,7 @@ from clapbench.errors import ClapbenchError
 from clapbench.models.contract import LoadedModel
 from clapbench.paths import slug
 from clapbench.registry import registry
-from conftest import assert_refused, run_cli
+from conftest import copy_task, assert_refused, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -131,10 +131,7 @@ def test_a_symlinked_dataset_folder_is_fine(spectral_plugin, small_esc50, tmp_pa
 
 def test_a_task_may_opt_in_to_paths_outside(spectral_plugin, dataset, tmp_path):
     tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    text = (REPO / "tasks" / "esc50.yaml").read_text().replace("name: esc50\n", "name: esc50-outside\n")
-    text = text.replace("  reader: csv\n", "  reader: csv\n  allow_paths_outside: true\n")
-    (tasks / "esc50-outside.yaml").write_text(text)
+    copy_task(tasks, "esc50", "esc50-outside", ("  reader: csv\n", "  reader: csv\n  allow_paths_outside: true\n"))
     shutil.copy(dataset / "audio" / set_first_row(dataset, "../../secret.wav"), tmp_path / "data" / "secret.wav")
     res = run(spectral_plugin, dataset, tmp_path / "out", "--tasks-dir", tasks, task="esc50-outside")
     assert res.exit_code == 0, res.output

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from test_linear_probe import SR, SpectrumModel, loaded_model
+from toy_models import SR, SpectrumModel, loaded_model
 
 from clapbench import cache as cache_module
 from clapbench.audio.synth import make_esc50_layout
