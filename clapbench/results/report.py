@@ -115,7 +115,8 @@ def _leaderboard_section(table: pd.DataFrame, reported: list[PublishedNumber], m
             cell = _score_cell(row[col], bool(complete), "mean" in kind, run)
             said = row.get(col + ":marks", "") if "mean" in kind else ""
             if said and isinstance(said, str):  # a mean over subset or contaminated results says so
-                cell = cell.replace("</td>", f'<span class="flag" title="{_e(said)}">{_e(said)}</span></td>', 1)
+                letters = ("S" if "subset" in said else "") + ("C" if "contaminated" in said else "")
+                cell = cell.replace("</td>", f'<span class="flag" title="{_e(said)}">{letters}</span></td>', 1)
             cells.append(cell)
         measured.append(f"<tr>{''.join(cells)}</tr>")
 
@@ -144,7 +145,9 @@ def _leaderboard_section(table: pd.DataFrame, reported: list[PublishedNumber], m
         "A mean is the plain mean over the tasks it covers; <span class=\"flag\">*</span> marks a mean that "
         "is incomplete (the model lacks a task it should cover), and <span class=\"warn\">missing</span> a task the model has no result for. "
         "Under each score: its 95% bootstrap interval; hover a score for its item count and folds. "
-        "<span class=\"flag\">L</span> marks a smoke run on a sample of the items (--limit)."
+        "<span class=\"flag\">S</span> marks a subset: fewer items or classes than the official data (--limit, --folds, a partial "
+        "or toy copy; hover for the counts and why); <span class=\"flag\">C</span> a result on items the model was trained on "
+        "(contaminated). A mean over such results carries the same letter."
     )
     if reported_rows:
         legend += (
@@ -176,7 +179,8 @@ def _score_cell(value: Any, complete: bool, is_mean: bool, run: dict | None = No
     mark = ""
     if run.get("marks"):
         title += f"; {run['marks']}" + (f" ({'; '.join(run['subset_reasons'])})" if run.get("subset_reasons") else "")
-        mark = f'<span class="flag" title="{_e(run["marks"])}">{"C" if "contaminated" in run["marks"] else "S"}</span>'
+        letters = ("S" if "subset" in run["marks"] else "") + ("C" if "contaminated" in run["marks"] else "")
+        mark = f'<span class="flag" title="{_e(run["marks"])}">{letters}</span>'
     return (f'<td class="{cls}" data-value="{float(value)!r}" title="{_e(title)}">{text}{mark}'
             f'<span class="cell-ci">{100 * lo:.1f}–{100 * hi:.1f}</span></td>')
 
