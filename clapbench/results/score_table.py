@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from clapbench.results.leaderboard import record_marks
 from clapbench.results.record import ResultRecord
 
 
@@ -15,9 +16,7 @@ def score_table(records: list[ResultRecord], kept: set[str] = frozenset()) -> Ta
     for r in records:
         lo, hi = r.interval
         name = r.task + (f"/{r.variant}" if r.variant else "")
-        marks = r.marks + (["kept"] if r.name in kept else [])
-        if r.folds and r.subset is not None and r.subset.is_subset:
-            marks.append(f"folds {','.join(r.folds)}")
+        marks = [m for m in (record_marks(r), "kept" if r.name in kept else "") if m]
         table.add_row(escape(name), r.main_metric, f"{r.main_score:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(r.n_items),
                       "-" if r.chance is None else f"{r.chance:.4f}", escape(", ".join(marks)), "-" if r.seconds is None else f"{r.seconds:.1f}")
     return table
