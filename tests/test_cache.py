@@ -271,3 +271,31 @@ def test_unwritable_cache_costs_caching_not_the_run(clips, tmp_path):
     out, cache = embed(model, paths, blocker)
     assert model.clips == 12 and out.shape == (12, 52)
     assert cache.counts["store_errors"] == 3 and "store_error" in cache.summary()
+
+
+def test_weights_hash_is_remembered_and_redone_when_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from clapbench.models import hashing
+
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"\x01" * 4096)
+    first = hashing.weights_sha256(weights)
+    assert first == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert hashing._hashes_path().is_file()  # remembered, under the (test's private) cache folder
+    opened = []
+    real_open = open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(Path(file))
+        return real_open(file, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr("builtins.open", counting_open)
+        assert hashing.weights_sha256(weights) == first and weights not in opened  # not read again
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(os.stat(weights).st_atime_ns, os.stat(weights).st_mtime_ns + 1_000_000))
+    assert hashing.weights_sha256(weights) == hashlib.sha256(bytes(data)).hexdigest() != first
