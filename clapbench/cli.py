@@ -54,7 +54,7 @@ def _decoding(beam_size, entry_length, temperature, stop_token):
 
 def _model_options(fn):
     """--family, --protocol, --tokenizer: how a checkpoint file is read and evaluated; a captioner's beam search."""
-    from clapbench.models.presets import FAMILY_CHOICES, PROTOCOL_NAMES
+    from clapbench.models.presets import FAMILY_ALIASES, FAMILY_CHOICES, PROTOCOL_NAMES
 
     fn = click.option("--stop-token", help="Captioner: the string whose first token ends a caption (default: msclap's ' <|endoftext|>').")(fn)
     fn = click.option("--temperature", type=float, help="Captioner: softmax temperature of the beam search (default 1, as msclap's generate_caption).")(fn)
@@ -62,7 +62,8 @@ def _model_options(fn):
     fn = click.option("--beam-size", type=int, help="Captioner (clapcap): beams of the beam search (default 5, as msclap).")(fn)
     fn = click.option("--tokenizer", type=click.Path(), help="Folder with the text tower's tokenizer files (default: the local HuggingFace cache).")(fn)
     fn = click.option("--protocol", default="native", show_default=True, type=click.Choice(PROTOCOL_NAMES), help="Preprocessing and prompt preset; native is the family's own.")(fn)
-    return click.option("--family", type=click.Choice(FAMILY_CHOICES), help="Checkpoint family (default: detected from the weights).")(fn)
+    return click.option("--family", type=click.Choice(FAMILY_CHOICES + tuple(FAMILY_ALIASES)),
+                        help="Checkpoint family, as results name it (default: detected from the weights; hf and laion: older names of hf-clap and laion-clap).")(fn)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -108,7 +108,7 @@ def test_full_size_architecture_matches_the_original_state_dict(name):
                 "msclap-2023": "htsat-tiny", "msclap-2022": "cnn14"}[name]
     audio = net.audio_branch if name.startswith("laion") else net.audio_net
     assert audio.cfg.variant() == expected
-    assert detect_family(fake) == ("laion" if name.startswith("laion") else name)
+    assert detect_family(fake) == ("laion-clap" if name.startswith("laion") else name)
 
 
 @pytest.fixture(scope="module")
@@ -222,14 +222,14 @@ def test_laion_file_list_route_on_44k_files_equals_the_original(golden_model, tm
 @pytest.mark.parametrize("key,family,variant", [
     ("laion", "laion-clap", "htsat(dim 8, depths 2-2)"),
     ("laion-fusion", "laion-clap", "htsat(dim 8, depths 2-2)-fusion"),
-    ("msclap-2023", "msclap", "2023"),
-    ("msclap-2022", "msclap", "2022"),
+    ("msclap-2023", "msclap-2023", "2023"),
+    ("msclap-2022", "msclap-2022", "2022"),
 ])
 def test_checkpoints_are_detected_and_load(checkpoints, tokenizers, key, family, variant):
     tok = tokenizers[{"laion": "roberta", "laion-fusion": "roberta", "msclap-2023": "gpt2", "msclap-2022": "bert"}[key]]
     loaded = load_model(str(checkpoints[key]), device="cpu", tokenizer=str(tok))
     assert (loaded.family, loaded.variant, loaded.kind) == (family, variant, family)
-    assert detect_family(read_state_dict(checkpoints[key])) == ("laion" if key.startswith("laion") else key)
+    assert detect_family(read_state_dict(checkpoints[key])) == ("laion-clap" if key.startswith("laion") else key)
     assert loaded.model_id == checkpoints[key].stem and loaded.sha256 == hashlib.sha256(checkpoints[key].read_bytes()).hexdigest()
     expected = {"laion": "laion", "laion-fusion": "laion", "msclap-2023": "msclap-2023", "msclap-2022": "msclap-2022"}[key]
     assert loaded.preprocessing["protocol"] == expected and loaded.sample_rate == PRESETS[expected].sample_rate
@@ -361,7 +361,7 @@ def test_check_model_reports_the_model(checkpoints, tokenizers, key, tok, varian
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     state = read_state_dict(checkpoints[key])
-    assert report["variant"] == variant and report["family"] in ("laion-clap", "msclap")
+    assert report["variant"] == variant and report["family"] in ("laion-clap", "msclap-2022")
     learned = [v for k, v in state.items() if v.is_floating_point() and not ff.is_fixed(k) and not k.endswith(("running_mean", "running_var"))]
     assert report["parameters"] == sum(v.numel() for v in learned)  # learned weights: no buffers, no front-end constants
     assert report["embedding_dim"] == 32 and report["sample_rate"] == rate
@@ -377,7 +377,7 @@ def test_check_model_on_a_hf_folder_and_protocol_mismatches(tiny_model, checkpoi
     assert report["prompt"] is None  # native keeps a task's templates for a HF folder
     assert json.loads(run_cli("check-model", tiny_model, "--protocol", "hf", "--json", "--seconds", "1").output)["prompt"] == "This is a sound of {}."
     bad = run_cli("check-model", tiny_model, "--protocol", "msclap-2023")
-    assert bad.exit_code == 2 and "does not apply to a hf checkpoint" in bad.output
+    assert bad.exit_code == 2 and "does not apply to a hf-clap checkpoint" in bad.output
     bad = run_cli("check-model", checkpoints["laion"], "--protocol", "msclap-2022", "--tokenizer", tokenizers["roberta"])
     assert bad.exit_code == 2 and "use one of native, laion, laion-48k, hf" in bad.output
     bad = run_cli("check-model", tiny_model, "--family", "laion")
@@ -434,7 +434,7 @@ def test_run_on_esc50_records_the_family_and_protocol(checkpoints, tokenizers, e
     assert result.exit_code == 0, result.output
     (res_file,) = list(out.glob("*/esc50.json"))
     res = json.loads(res_file.read_text())
-    assert res["model"]["family"] == ("msclap" if key.startswith("msclap") else "laion-clap")
+    assert res["model"]["family"] == (key if key.startswith("msclap") else "laion-clap")
     assert res["model"]["variant"] == ("2023" if key.startswith("msclap") else "htsat(dim 8, depths 2-2)")
     p = res["protocol"]
     assert p["protocol"] == (protocol if protocol != "native" else ("laion" if key == "laion" else key))
@@ -447,7 +447,9 @@ def test_run_on_esc50_records_the_family_and_protocol(checkpoints, tokenizers, e
         scores, truth = independent_scores(loaded, esc50_dir, [prompt])
         assert_accuracy_within(res["main_score"], scores, truth)  # exact unless two classes tie within float noise
     board = run_cli("leaderboard", out)
-    assert board.exit_code == 0 and f"{res['model']['family']} {res['model']['variant'][:8]}" in board.output.replace("\n", " ")
+    family = res["model"]["family"]  # msclap-2023 holds its variant; laion-clap is followed by its architecture
+    label = family if family.startswith("msclap") else f"{family} {res['model']['variant'][:8]}"
+    assert board.exit_code == 0 and label in board.output.replace("\n", " ")
 
 
 def test_run_with_templates_keeps_them_over_the_preset_prompt(checkpoints, tokenizers, esc50_dir, tmp_path):

@@ -74,13 +74,14 @@ def load_model(
     from clapbench.models.hf_clap import HFClapModel, is_hf_clap_folder
     from clapbench.models.pe_audio import pe_audio_variant
     from clapbench.models.plugin import load_plugin, looks_like_plugin
-    from clapbench.models.presets import resolve_protocol
+    from clapbench.models.presets import canonical_family, resolve_protocol
 
     device = resolve_device(device)
     if dtype not in DTYPES:
         raise ModelError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
     path = Path(spec).expanduser()
-    if path.is_file() and (family not in (None, "hf") or path.suffix in CHECKPOINT_SUFFIXES):
+    family = canonical_family(family)
+    if path.is_file() and (family not in (None, "hf-clap") or path.suffix in CHECKPOINT_SUFFIXES):
         model = load_checkpoint_model(path, family, protocol, tokenizer, device=device, dtype=DTYPES[dtype], seed=seed, decoding=decoding)
         return LoadedModel(
             model=model,
@@ -95,7 +96,7 @@ def load_model(
             family=model.family,
             variant=model.variant,
         )
-    if path.is_dir() and family not in (None, "hf"):
+    if path.is_dir() and family not in (None, "hf-clap"):
         raise ModelError(f"--family {family}: {path} is a folder; MS-CLAP and LAION-CLAP checkpoints are single .pt/.pth files")
     if decoding is not None and not path.is_file():
         raise ModelError(f"--model {spec}: --beam-size, --entry-length, --temperature and --stop-token apply to clapcap checkpoints only")
@@ -104,7 +105,7 @@ def load_model(
     if path.is_dir() and pe_audio_variant(path) is not None:
         return _load_pe_audio(path, pe_audio_variant(path), protocol, device, dtype, model_id, sha256)
     if path.is_dir():
-        preset = resolve_protocol(protocol, "hf")
+        preset = resolve_protocol(protocol, "hf-clap")
         if not is_hf_clap_folder(path):
             raise ModelError(
                 f"{path}: not a CLAP checkpoint folder; expected config.json with model_type 'clap' (or 'pe_audio', 'pe_audio_video'), "

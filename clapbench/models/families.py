@@ -8,7 +8,7 @@ import torch
 
 from clapbench.errors import ModelError
 from clapbench.models.checkpoint import read_state_dict
-from clapbench.models.presets import FAMILY_CHOICES, resolve_protocol
+from clapbench.models.presets import FAMILY_CHOICES, canonical_family, resolve_protocol
 
 __all__ = ["FAMILY_CHOICES", "detect_family", "load_checkpoint_model", "unknown_layout"]
 
@@ -16,7 +16,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
 
 def detect_family(state: dict[str, torch.Tensor]) -> str | None:
-    """'msclap-2022', 'msclap-2023', 'clapcap', 'laion', or None for a layout clapbench does not know."""
+    """'msclap-2022', 'msclap-2023', 'clapcap', 'laion-clap', or None for a layout clapbench does not know."""
     keys = list(state)
     if all(any(k.startswith(p) for k in keys) for p in ("clap.", "clap_project.", "gpt.")):
         return "clapcap"  # MS-CLAP's captioner: audio encoder, mapper, GPT-2 decoder
@@ -25,7 +25,7 @@ def detect_family(state: dict[str, torch.Tensor]) -> str | None:
         htsat = any(k.startswith("audio_encoder.base.htsat.") for k in keys)
         return "msclap-2023" if (gpt2 or htsat) else "msclap-2022"
     if any(k.startswith("audio_branch.") for k in keys) and any(k.startswith("text_branch.") for k in keys):
-        return "laion"
+        return "laion-clap"
     return None
 
 
@@ -40,7 +40,7 @@ def unknown_layout(path: Path, state: dict[str, torch.Tensor]) -> str:
     return (
         f"{path}: not a CLAP checkpoint layout clapbench knows (first keys: {sample}); expected MS-CLAP "
         "(audio_encoder.*, caption_encoder.*, logit_scale), MS-CLAP's captioner clapcap (clap.*, clap_project.*, gpt.*) "
-        "or LAION-CLAP (audio_branch.*, text_branch.*, logit_scale_a/t); --family msclap-2022|msclap-2023|clapcap|laion "
+        "or LAION-CLAP (audio_branch.*, text_branch.*, logit_scale_a/t); --family msclap-2022|msclap-2023|clapcap|laion-clap "
         "forces one and names the first key that does not fit"
     )
 
@@ -50,8 +50,9 @@ def load_checkpoint_model(path: Path, family: str | None = None, protocol: str =
     """A model adapter (MSClapModel, ClapCapModel or LaionClapModel) for a checkpoint file.
 
     ``decoding`` (a BeamOptions) applies to captioners; None keeps the original's settings."""
-    if family == "hf":
-        raise ModelError(f"--family hf: {path} is a file; a transformers ClapModel is a folder (config.json, model.safetensors, processor files)")
+    family = canonical_family(family)
+    if family == "hf-clap":
+        raise ModelError(f"--family hf-clap: {path} is a file; a transformers ClapModel is a folder (config.json, model.safetensors, processor files)")
     state = read_state_dict(path)
     family = family or detect_family(state)
     if family is None:

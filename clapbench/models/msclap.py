@@ -178,7 +178,7 @@ def place_audio_model(model, net, protocol: Protocol, device: str, dtype: torch.
 class MSClapModel:
     """clapbench's model contract over an MS-CLAP checkpoint."""
 
-    family = "msclap"
+    family = "msclap-2023"  # this instance's version: msclap-2022 or msclap-2023
 
     def __init__(self, state: dict[str, torch.Tensor], version: str, source: str, protocol: Protocol,
                  tokenizer: str | Path | None = None, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
@@ -196,6 +196,7 @@ class MSClapModel:
             self.tokenizer.add_special_tokens({"pad_token": "!"})  # already in GPT-2's vocabulary (token 0)
         check_vocabulary(self.tokenizer, net.caption_encoder.base.config.vocab_size, self.version.text, self.tokenizer_folder, source)
         place_audio_model(self, net, protocol, device, dtype, seed)
+        self.family = f"msclap-{version}"
         self.variant = version
         self.architecture = net.audio_net.cfg.variant()
         self.ignored_keys = ignored

@@ -81,21 +81,30 @@ PRESETS = {
 }
 PROTOCOL_NAMES = ("native", *PRESETS)
 
-# --family values: "hf" is a transformers ClapModel folder; the others are checkpoint files.
-FAMILY_CHOICES = ("hf", "msclap-2022", "msclap-2023", "clapcap", "laion")
+# The one vocabulary of model families: --family, the result records (model.family), published.csv and the
+# leaderboard's family column. "hf-clap" is a transformers ClapModel folder; "pe-audio" a Perception Encoder
+# Audio folder (detected, never forced); the others are checkpoint files.
+FAMILY_CHOICES = ("hf-clap", "msclap-2022", "msclap-2023", "clapcap", "laion-clap")
+FAMILY_ALIASES = {"hf": "hf-clap", "laion": "laion-clap"}  # earlier --family names, still accepted
+
+
+def canonical_family(name: str | None) -> str | None:
+    return FAMILY_ALIASES.get(name, name) if name is not None else None
+
 
 # Which presets make sense for a family: the same sample rate and a front end the weights carry.
-NATIVE = {"msclap-2022": "msclap-2022", "msclap-2023": "msclap-2023", "clapcap": "msclap-2023", "laion": "laion", "hf": "hf"}
+NATIVE = {"msclap-2022": "msclap-2022", "msclap-2023": "msclap-2023", "clapcap": "msclap-2023", "laion-clap": "laion", "hf-clap": "hf"}
 ALLOWED = {
     "msclap-2022": ("msclap-2022", "msclap-2023"),
     "msclap-2023": ("msclap-2023", "msclap-2022"),
     "clapcap": ("msclap-2023", "msclap-2022"),  # the 2023 audio encoder; config_clapcap.yml: 44.1 kHz, 7 s
-    "laion": ("laion", "laion-48k", "hf"),
-    "hf": ("hf",),
+    "laion-clap": ("laion", "laion-48k", "hf"),
+    "hf-clap": ("hf",),
 }
 
 
 def resolve_protocol(requested: str, family: str) -> Protocol:
+    family = canonical_family(family)
     name = NATIVE[family] if requested in (None, "native") else requested
     if name not in PRESETS:
         raise ModelError(f"--protocol {requested}: unknown; expected one of {', '.join(PROTOCOL_NAMES)}")

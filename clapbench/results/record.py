@@ -38,8 +38,10 @@ class ModelRef(BaseModel):
 
     @property
     def label(self) -> str:
-        """'msclap 2023': family and variant, when recorded."""
-        return f"{self.family}{' ' + self.variant if self.variant else ''}" if self.family else ""
+        """'hf-clap htsat-unfused', 'msclap-2023': family and variant (when the family's name does not hold it already)."""
+        if not self.family:
+            return ""
+        return self.family if not self.variant or self.family.endswith(self.variant) else f"{self.family} {self.variant}"
 
 
 class SubsetMark(BaseModel):
