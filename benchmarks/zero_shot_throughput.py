@@ -129,7 +129,8 @@ class TimedIter(Timed):
 def run_clapbench(spec, loaded, options, console):
     """One timed run_task; the model's audio forward, text embedding, the dataset read and the metrics are timed inside it."""
     from clapbench import runner
-    from clapbench.evaluations import embedding, zero_shot
+    from clapbench import embedding
+    from clapbench.evaluations import zero_shot
 
     model = loaded.model
     fwd_name = "embed_audio_features" if getattr(model, "audio_preprocessor", None) is not None else "embed_audio"

@@ -154,7 +154,7 @@ def test_resolve_protocol_native_and_incompatible_presets():
     assert resolve_protocol("native", "msclap-2023").name == "msclap-2023"
     assert resolve_protocol("native", "laion").name == "laion"
     assert resolve_protocol("msclap-2022", "msclap-2023").clip_seconds == 5.0
-    with pytest.raises(ModelError, match="does not apply to a laion checkpoint.*native, laion, laion-48k, hf"):
+    with pytest.raises(ModelError, match="does not apply to a laion-clap checkpoint.*native, laion, laion-48k, hf"):
         resolve_protocol("msclap-2023", "laion")
     with pytest.raises(ModelError, match="does not apply to a msclap-2022"):
         resolve_protocol("hf", "msclap-2022")
