@@ -142,3 +142,16 @@ def test_bootstrap_is_seeded():
         lo, hi = a[1][name]
         assert lo <= a[0][name] <= hi
 
+
+
+def test_bootstrap_blocks_bound_memory_without_changing_intervals(monkeypatch):
+    """Resamples are drawn in blocks so memory stays flat in the number of items; the split never changes
+    the intervals (numpy draws the same stream whatever the block size)."""
+    from clapbench.evaluations import metrics
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 5, 997)
+    scores = rng.standard_normal((997, 5))
+    whole = evaluate_metrics(list(SINGLE_LABEL), SINGLE_LABEL, y, scores, n_resamples=300, seed=1)
+    monkeypatch.setattr(metrics, "BOOTSTRAP_BLOCK_ENTRIES", 997 * 7)  # blocks of 7 resamples, the last one short
+    assert evaluate_metrics(list(SINGLE_LABEL), SINGLE_LABEL, y, scores, n_resamples=300, seed=1) == whole

@@ -16,6 +16,10 @@ from clapbench.errors import TaskError
 from clapbench.plugins import Registry
 
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+# Resamples are drawn in blocks of at most this many indices (16 MB of int64, and as much for what a metric
+# gathers with them): memory stays flat in the number of items. numpy draws the same stream whatever the
+# block split, so intervals do not depend on it.
+BOOTSTRAP_BLOCK_ENTRIES = 2_000_000
 SINGLE_LABEL: Registry[Metric] = Registry("single-label metric", error=TaskError)
 
 
@@ -70,7 +74,7 @@ def evaluate_metrics(
         return values, {name: [values[name], values[name]] for name in names}
     rng = np.random.default_rng(seed)
     draws = {name: [] for name in names}
-    block = max(1, min(n_resamples, 20_000_000 // max(n, 1)))  # bound the (B, n) index matrix
+    block = max(1, min(n_resamples, BOOTSTRAP_BLOCK_ENTRIES // max(n, 1)))  # bound the (B, n) index matrix
     done = 0
     while done < n_resamples:
         b = min(block, n_resamples - done)

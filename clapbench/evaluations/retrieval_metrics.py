@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clapbench.evaluations.metrics import evaluate_metrics
+from clapbench.evaluations.metrics import BOOTSTRAP_BLOCK_ENTRIES, evaluate_metrics
 
 DIRECTIONS = ("t2a", "a2t")
 SCALE_BITS = 25
@@ -253,7 +253,7 @@ def retrieval_metrics(
     rng = np.random.default_rng(seed)
     draws: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     n_queries = max(len(g) for g in groups.values())
-    block = max(1, min(n_resamples, 20_000_000 // max(n_queries, 1)))  # bound the (B, queries) weights
+    block = max(1, min(n_resamples, BOOTSTRAP_BLOCK_ENTRIES // max(n_queries, 1)))  # bound the (B, queries) weights
     done = 0
     while done < n_resamples:
         b = min(block, n_resamples - done)
