@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -199,8 +199,6 @@ def plan_task(spec: TaskSpec, model: ModelIdentity, options: RunOptions, request
     planned = task_evaluations(spec, options)
     if options.folds and any(variant == PROBE_VARIANT for _, variant in planned):
         raise TaskError(f"task {spec.name}: --folds cannot be combined with --eval linear-probe; the probe always tests every official fold in turn, training on the others")
-    from dataclasses import replace
-
     fp_options = replace(options, model_request=request)
     results, problems = [], []
     for eval_type, variant in planned:
@@ -331,8 +329,6 @@ def run_task_evaluations(spec: TaskSpec, loaded: LoadedModel, options: RunOption
 
 
 def _with_request(options: RunOptions, loaded: LoadedModel) -> RunOptions:
-    from dataclasses import replace
-
     return options if options.model_request else replace(options, model_request=_model_request(options, loaded))
 
 
@@ -402,8 +398,6 @@ def _item_groups(spec: TaskSpec, dataset: Dataset, outcome: Outcome) -> list[lis
 
 
 def _record(spec, loaded, options, dataset, planned: PlannedResult, outcome: Outcome, seconds, cache_record, trained_on) -> ResultRecord:
-    from dataclasses import replace
-
     # An evaluation may report another main metric than the task file's (captioning without SPICE: CIDEr-D).
     main = outcome.extra.get("main_metric", spec.main_metric)
     n_items = int(outcome.extra.get("n_items", len(dataset.items)))
