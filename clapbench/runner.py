@@ -33,7 +33,7 @@ from clapbench.evaluations import Outcome, TaskContext, get_evaluation
 from clapbench.models import ModelIdentity
 from clapbench.models.contract import LoadedModel, has_frames
 from clapbench.registry import TaskSpec, template_sha
-from clapbench.results.fingerprint import differences, fingerprint_fields, make_fingerprint
+from clapbench.results.fingerprint import dataset_sha, differences, fingerprint_fields, make_fingerprint
 from clapbench.results.marks import contamination_mark, subset_mark
 from clapbench.results.record import Fingerprint, ResultRecord, SCHEMA_VERSION, parse_record, read_record, write_record
 from clapbench.results.store import _model_file, items_path, predictions_path, result_path
@@ -200,11 +200,14 @@ def plan_task(spec: TaskSpec, model: ModelIdentity, options: RunOptions, request
     if options.folds and any(variant == PROBE_VARIANT for _, variant in planned):
         raise TaskError(f"task {spec.name}: --folds cannot be combined with --eval linear-probe; the probe always tests every official fold in turn, training on the others")
     fp_options = replace(options, model_request=request)
+    # the data is read first: which items a result covers is part of its fingerprint
+    dataset = load_task_data(spec, options) if planned else None
+    data_sha = dataset_sha(dataset) if dataset is not None else None
     results, problems = [], []
     for eval_type, variant in planned:
         name = spec.name if variant is None else f"{spec.name}.{variant}"  # esc50.json, esc50.linear-probe.json
         out_file = result_path(options.output, model.model_id, name) if options.output is not None else None
-        fingerprint = make_fingerprint(fingerprint_fields(spec, eval_type, variant, fp_options, model.sha256, model.path))
+        fingerprint = make_fingerprint(fingerprint_fields(spec, eval_type, variant, fp_options, model.sha256, model.path, data_sha))
         kept = None
         if out_file is not None and out_file.exists() and not options.overwrite:
             try:
@@ -220,10 +223,7 @@ def plan_task(spec: TaskSpec, model: ModelIdentity, options: RunOptions, request
                     problems.append(f"{out_file} holds a result of another configuration ({'; '.join(diff)}); "
                                     "pass --overwrite to recompute it, or --output another folder")
         results.append(PlannedResult(eval_type, variant, name, out_file, fingerprint, kept))
-    plan = TaskPlan(spec, results)
-    if plan.todo and not problems:
-        plan.dataset = load_task_data(spec, options)
-    return plan, problems
+    return TaskPlan(spec, results, dataset), problems
 
 
 def plan_run(specs: list[TaskSpec], model: ModelIdentity, options: RunOptions, registered: set[str] | None = None) -> RunPlan:

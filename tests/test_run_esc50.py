@@ -222,3 +222,17 @@ def test_model_sha_is_the_weights_not_the_folder(tiny_model, esc50_dir, hf_run, 
         shas[folder.name] = read_result(tmp_path / "out", folder.name)[0]["model_sha"]
     assert shas["renamed-copy"] == original["model_sha"]
     assert shas["one-byte-changed"] != original["model_sha"]
+
+
+def test_a_result_is_not_kept_for_another_copy_of_the_data(spectral_plugin, esc50_dir, tmp_path):
+    """The same options on a copy of the dataset with one clip fewer: not the same run, so not kept."""
+    import shutil
+
+    copy = Path(shutil.copytree(esc50_dir, tmp_path / "copy"))
+    meta = copy / "meta" / "esc50.csv"
+    lines = meta.read_text().splitlines(keepends=True)
+    args = ("--model", spectral_plugin, "--tasks", "esc50", "--output", tmp_path / "out", "--workers", "0", "--bootstrap", "20")
+    run_ok(*args, "--data", f"esc50={esc50_dir}")
+    meta.write_text("".join(lines[:-1]))
+    res = run_cli("run", *args, "--data", f"esc50={copy}")
+    assert_refused(res, None, "holds a result of another configuration", "data_items_sha256")

@@ -29,7 +29,17 @@ def task_content_sha(spec) -> str | None:
     return sha or _file_sha(spec.source_file)
 
 
-def fingerprint_fields(spec, eval_type: str, variant: str | None, options, model_sha: str | None, model_spec: str) -> dict[str, Any]:
+def dataset_sha(dataset) -> str:
+    """A hash of the evaluated items (path, labels, fold, captions) and the class list: another copy of a dataset
+    with other or fewer clips, or another --limit sample, has another one."""
+    digest = hashlib.sha256(json.dumps(list(dataset.classes), ensure_ascii=False).encode())
+    for item in dataset.items:
+        digest.update(json.dumps([item.path, list(item.labels), item.fold, list(item.captions)], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def fingerprint_fields(spec, eval_type: str, variant: str | None, options, model_sha: str | None, model_spec: str,
+                       data_sha: str | None = None) -> dict[str, Any]:
     source = spec.source
     fields: dict[str, Any] = {
         "model_sha256": model_sha,
@@ -45,6 +55,7 @@ def fingerprint_fields(spec, eval_type: str, variant: str | None, options, model
         "variant": variant,
         "folds": list(options.folds) if options.folds else None,
         "limit": options.limit,
+        "data_items_sha256": data_sha,  # the items read (after --folds and --limit): another copy of the data is another run
         "pairs_sha256": _file_sha(options.pairs) if (options.pairs and source is not None) else None,
         "seed": options.seed,
         "bootstrap_resamples": options.n_resamples,

@@ -13,7 +13,7 @@ import pandas as pd
 from clapbench.errors import ClapbenchError
 from clapbench.results.leaderboard import record_marks
 from clapbench.results.record import ResultRecord, write_record
-from clapbench.results.store import items_path, predictions_path, result_path
+from clapbench.results.store import result_path
 from clapbench.files import read_npz
 
 
@@ -118,7 +118,7 @@ class Results:
             write_record(target, record)
             if record.file:
                 source = Path(record.file).parent
-                for companion in (items_path(source, "x", record.name).name, predictions_path(source, "x", record.name).name, f"{record.task}.pairs.csv"):
+                for companion in (f"{record.name}.items.npz", f"{record.name}.predictions.csv", f"{record.task}.pairs.csv"):
                     if (source / companion).is_file():
                         shutil.copyfile(source / companion, target.parent / companion)
         return folder / self.model_id
