@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 import numpy as np
 import soundfile as sf
@@ -44,13 +45,25 @@ def resample(wave: np.ndarray, orig: int, new: int, rule: str = "round") -> np.n
     return out[:n] if len(out) >= n else np.pad(out, (0, n - len(out)))
 
 
+# Longer files are refused rather than decoded: every clip in these benchmarks is at most 30 s, and a
+# header (or a file) claiming hours would otherwise fill memory. The cap is on what is actually read.
+MAX_SECONDS = 600.0
+# Plausible sample rates; a header outside them is a lie (resampling from 1 Hz to 48 kHz would
+# multiply the clip's length by 48000).
+MIN_RATE, MAX_RATE = 1000, 768_000
+# Samples (frames x channels) read per block, so memory follows the samples actually present, never
+# the frame count a header claims.
+BLOCK_SAMPLES = 1 << 20
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int, length_rule: str = "round") -> np.ndarray:
     """Read ``path`` (wav, flac, ogg, mp3, ...), average channels to mono, resample to ``sample_rate``.
 
     ``path`` may also name a clip inside a parquet file, ``FILE.parquet#ROW`` (see parquet_clips).
     ``length_rule`` (a key of LENGTH_RULES) sets the resampled length; audio at ``sample_rate`` is kept as it is.
 
-    Raises DataError naming the file when it is missing, empty or undecodable.
+    Raises DataError naming the file when it is missing, empty, undecodable, longer than MAX_SECONDS
+    or at an implausible sample rate.
     """
     path = os.fspath(path)
     source: str | io.BytesIO = path
@@ -61,13 +74,9 @@ def load_audio(path: str | os.PathLike, sample_rate: int, length_rule: str = "ro
         source = io.BytesIO(read_clip_bytes(clip))
     elif os.path.getsize(path) == 0:
         raise DataError(f"{path}: empty file (0 bytes); expected a wav/flac/ogg/mp3 file")
-    try:
-        data, sr = sf.read(source, dtype="float32", always_2d=True)
-    except Exception as exc:  # libsndfile raises several types for bad files
-        raise DataError(f"{path}: cannot decode audio ({_short(exc)}); expected a wav/flac/ogg/mp3 file") from None
-    if data.shape[0] == 0:
+    mono, sr = _decode_mono(path, source)
+    if mono.shape[0] == 0:
         raise DataError(f"{path}: audio file holds no samples (0 frames); expected a clip with audio")
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(mono).all():
         raise DataError(f"{path}: audio holds NaN or infinite samples")
     if sr != sample_rate:
@@ -75,6 +84,45 @@ def load_audio(path: str | os.PathLike, sample_rate: int, length_rule: str = "ro
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def _decode_mono(path: str, source) -> tuple[np.ndarray, int]:
+    """(mono float32 samples, rate), read block by block up to MAX_SECONDS."""
+    try:
+        with sf.SoundFile(source) as f:
+            sr, channels = int(f.samplerate), int(f.channels)
+            if not MIN_RATE <= sr <= MAX_RATE:
+                raise DataError(f"{path}: header gives a sample rate of {sr} Hz; expected {MIN_RATE} to {MAX_RATE} Hz")
+            limit = int(MAX_SECONDS * sr)
+            if f.seekable():
+                f.seek(0)  # as soundfile.read does; libsndfile's MPEG decoder gives other samples without it
+            # libsndfile's MPEG decoder rounds samples differently when a file is read in several calls, so an
+            # MP3 is read in one call of the frames its header gives (at most the cap): the samples soundfile.read gives.
+            block = min(max(f.frames, 0), limit + 1) if f.format == "MP3" else max(1, BLOCK_SAMPLES // max(channels, 1))
+            parts, n = [], 0
+            while True:
+                data = f.read(block, dtype="float32", always_2d=True)
+                if data.shape[0] == 0:
+                    break
+                # Row means of each block are those of the whole array: a row's mean reads only that row.
+                parts.append(data.mean(axis=1, dtype=np.float32) if channels > 1 else data[:, 0].copy())
+                n += data.shape[0]
+                if n > limit:
+                    raise DataError(f"{path}: longer than {MAX_SECONDS:.0f} s; expected a clip (clapbench reads at most {MAX_SECONDS:.0f} s of a file)")
+                if f.format == "MP3":
+                    break
+    except DataError:
+        raise
+    except Exception as exc:  # libsndfile raises several types for bad files
+        raise DataError(f"{path}: cannot decode audio ({_short(exc)}); expected a wav/flac/ogg/mp3 file") from None
+    if not parts:
+        return np.zeros(0, dtype=np.float32), sr
+    return (np.concatenate(parts) if len(parts) > 1 else parts[0]), sr
+
+
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+    # libsndfile's "Error opening 'PATH': why" repeats the path the message already starts with.
+    if not text:
+        return type(exc).__name__
+    why = re.sub(r"^Error opening .*?: ", "", text[-1])
+    # libsndfile's words for a file whose format it cannot recognise, although the file exists.
+    return "format not recognised" if why.startswith("File does not exist or is not a regular file") else why

@@ -11,9 +11,12 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any
 
 from clapbench.audio.decode import load_audio
+from clapbench.errors import DataError
 
 Prepare = Callable[[Any], Any]
 
@@ -22,8 +25,34 @@ _worker_rate: int = 0
 _worker_length_rule: str = "round"
 
 
+@dataclass(frozen=True)
+class BadClip:
+    """A clip that could not be read, in place of its prepared value: the run goes on to find every such clip."""
+
+    path: str
+    message: str
+
+
+class BadClipsError(DataError):
+    """Clips that cannot be read, every one named (the loader reads the whole input before raising)."""
+
+    def __init__(self, bad: Sequence[BadClip], total: int):
+        self.paths = [b.path for b in bad]
+        if len(bad) == 1:
+            text = bad[0].message
+        else:
+            lines = "\n".join(f"  - {b.message}" for b in bad)
+            text = f"{len(bad)} of {total} clips cannot be read (re-extract or replace these files):\n{lines}"
+        super().__init__(text)
+
+
 def _init_worker(prepare: Prepare | None, sample_rate: int, length_rule: str = "round") -> None:
     _init_local(prepare, sample_rate, length_rule)
+    # Decoders of broken files (mpg123 above all) write notes straight to file descriptor 2; in a worker
+    # they would interleave with the progress bar. What a worker has to say comes back with its result.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
     # Each worker is one process doing numpy work; extra BLAS/torch threads would fight the model for cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -35,7 +64,10 @@ def _init_worker(prepare: Prepare | None, sample_rate: int, length_rule: str = "
 
 
 def _load_one(path: str) -> Any:
-    wave = load_audio(path, _worker_rate, _worker_length_rule)
+    try:
+        wave = load_audio(path, _worker_rate, _worker_length_rule)
+    except DataError as exc:
+        return BadClip(path, str(exc))
     return _worker_prepare(wave) if _worker_prepare is not None else wave
 
 
@@ -78,7 +110,23 @@ def iter_prepared(
     ``prepare`` turns a mono float32 waveform at ``sample_rate`` into what the model consumes
     (for HF CLAP: its mel features); it must be picklable. ``workers=0`` runs in this process.
     ``length_rule``: the resampled length (decode.LENGTH_RULES).
+
+    A batch holding a clip that cannot be read is not yielded; the rest of the input is still read, and
+    then BadClipsError names every such clip (so the batches before and after it are computed and, by
+    the caller, cached).
     """
+    bad: list[BadClip] = []
+    for start, batch in _iter_loaded(paths, sample_rate, batch_size, prepare, workers, length_rule):
+        failed = [c for c in batch if isinstance(c, BadClip)]
+        if failed:
+            bad.extend(failed)
+        else:
+            yield start, batch
+    if bad:
+        raise BadClipsError(bad, len(paths))
+
+
+def _iter_loaded(paths, sample_rate, batch_size, prepare, workers, length_rule) -> Iterator[tuple[int, list[Any]]]:
     workers = default_workers() if workers is None else workers
     if workers <= 0 or len(paths) <= batch_size:
         _init_local(prepare, sample_rate, length_rule)
@@ -90,20 +138,20 @@ def iter_prepared(
     ctx = mp.get_context("forkserver")
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(prepare, sample_rate, length_rule))
     try:
-        pending: deque[Future] = deque()
+        pending: deque[tuple[str, Future]] = deque()
         ahead = max(2 * batch_size, 4 * workers)
         it = iter(paths)
         for path in it:
-            pending.append(pool.submit(_load_one, path))
+            pending.append((path, pool.submit(_load_one, path)))
             if len(pending) >= ahead:
                 break
         start = 0
         batch: list[Any] = []
         while pending:
-            batch.append(pending.popleft().result())
+            batch.append(_result(pending))
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.submit(_load_one, nxt))
+                pending.append((nxt, pool.submit(_load_one, nxt)))
             if len(batch) == batch_size:
                 yield start, batch
                 start += len(batch)
@@ -111,8 +159,21 @@ def iter_prepared(
         if batch:
             yield start, batch
     finally:
-        # On an error (a corrupt file) or an abandoned iterator, drop the queued work instead of finishing it.
+        # On an error or an abandoned iterator, drop the queued work instead of finishing it.
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(pending: deque) -> Any:
+    path, future = pending[0]
+    try:
+        value = future.result()
+    except BrokenProcessPool:
+        # A decoder crashed its process (a native fault on a broken file): name what was being read.
+        names = [p for p, _ in pending]
+        shown = "\n".join(f"  - {p}" for p in names[:20]) + (f"\n  ... and {len(names) - 20} more" if len(names) > 20 else "")
+        raise DataError(f"a decoding worker process died while reading one of these {len(names)} clips (a decoder crashed on a broken file); open each with `python -c 'import soundfile, sys; soundfile.read(sys.argv[1])' FILE` to find it:\n{shown}") from None
+    pending.popleft()
+    return value
 
 
 def _init_local(prepare: Prepare | None, sample_rate: int, length_rule: str = "round") -> None:
