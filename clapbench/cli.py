@@ -254,7 +254,7 @@ def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluatio
     """Build a leaderboard from one or more results folders: task columns grouped by domain, a mean per domain and overall."""
     from clapbench.api import leaderboard as build
     from clapbench.registry import groups, registry
-    from clapbench.results.leaderboard import cell_text, column_kind, is_measured, to_csv_frame, to_markdown
+    from clapbench.results.leaderboard import cell_parts, column_kind, is_measured, to_csv_frame, to_markdown
     from clapbench.files import atomic_write_text
 
     for path, option in ((csv_out, "-o"), (md_out, "--markdown")):
@@ -273,13 +273,26 @@ def leaderboard(results_dirs, csv_out, md_out, task_names, tasks_dirs, evaluatio
     for col in shown:
         kind, domain, label = column_kind(col)
         rich_table.add_column(f"{domain}\n{label}" if domain else label, justify="left" if kind == "model" else "right")
+    # Marks go below the table as numbered notes, so the columns stay narrow enough for whole names.
+    notes: dict[str, int] = {}
     for _, row in table.iterrows():
-        cells = [cell_text(table, row, col, "rich") if is_measured(row) or column_kind(col)[0] in ("model", "family", "source")
-                 else f"[italic]{cell_text(table, row, col, 'rich')}[/]" for col in shown]
+        cells = []
+        for col in shown:
+            text, note = cell_parts(table, row, col, "rich")
+            if note:
+                text += f" [yellow]{_superscript(notes.setdefault(note, len(notes) + 1))}[/]"
+            measured = is_measured(row) or column_kind(col)[0] in ("model", "family", "source")
+            cells.append(text if measured else f"[italic]{text}[/]")
         rich_table.add_row(*cells)
     print_table(console, rich_table)
+    for note, number in notes.items():
+        console.print(f"[yellow]{_superscript(number)}[/] {escape(note)}", soft_wrap=True, highlight=False)
     if task_names:
         _group_coverage(table, domains, {n.strip(): named[n.strip()] for n in task_names.split(",") if n.strip() in named})
+
+
+def _superscript(n: int) -> str:
+    return str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def _group_coverage(table, domains: dict[str, str], chosen_groups: dict[str, list[str]]) -> None:

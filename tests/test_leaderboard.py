@@ -107,3 +107,18 @@ def test_several_folders_make_one_board_and_one_report(results, tmp_path):
     res = run_cli("leaderboard", a, b)
     assert res.exit_code == 2
     assert "model tiny-clap on task esc50 is also in" in " ".join(res.output.split())
+
+
+def test_marks_print_as_numbered_notes_and_folders_are_read_once(results):
+    # The same folder twice, and one model's folder inside it: each result is read once, not refused as a duplicate.
+    res = run_cli("leaderboard", results, results, results / "tiny-clap")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    rows = [line for line in lines if line.startswith((PLUGIN_ID, "tiny-clap "))]
+    assert len(rows) == 2, res.output
+    notes = {line[0]: line[2:] for line in lines if line[:1] in "¹²³⁴⁵⁶⁷⁸⁹" and line[1:2] == " "}
+    # each distinct mark once below the table, its number beside every score it qualifies
+    assert set(notes.values()) >= {"subset 30/2000", "subset 6/2000", "includes subset esc50, esc50b"}, res.output
+    number = {text: sym for sym, text in notes.items()}
+    assert f" {number['subset 30/2000']}" in next(r for r in rows if r.startswith(PLUGIN_ID))
+    assert "(subset" not in " ".join(rows)  # the marks are not repeated inline

@@ -170,21 +170,26 @@ def to_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
 def cell_text(table: pd.DataFrame, row: pd.Series, column: str, style: str = "plain") -> str:
     """A task or mean cell as a table prints it: the score in percent, then its marks and whether the mean
     is incomplete; ``style`` "rich" colours the words for the terminal."""
+    text, note = cell_parts(table, row, column, style)
+    return text + (f" ({_style(note, 'yellow', style)})" if note else "")
+
+
+def cell_parts(table: pd.DataFrame, row: pd.Series, column: str, style: str = "plain") -> tuple[str, str]:
+    """(the cell's value as printed, its note: marks and whether a mean is incomplete; "" when none)."""
     kind, domain, _ = column_kind(column)
     v = row[column]
     if kind in ("model", "family", "source"):
-        return "" if _is_missing(v) else str(v)
+        return ("" if _is_missing(v) else str(v)), ""
     mark = row.get(column + MARKS, "") if column + MARKS in table.columns else ""
     mark = "" if _is_missing(mark) else str(mark)
     if not is_measured(row):  # a published row: numbers as reported, no means
         text = "" if _is_missing(v) else f"{100 * float(v):.2f}"
-        return text + (f" ({_style(mark, 'yellow', style)})" if mark and text else "")
+        return text, (mark if text else "")
     if _is_missing(v):
-        return _style(MISSING, "red", style) if kind == "task" else "—"
+        return (_style(MISSING, "red", style) if kind == "task" else "—"), ""
     text = f"{100 * float(v):.2f}"
     complete = row[f"{domain}/complete"] if kind == "domain-mean" else row["complete"] if kind == "mean" else True
-    notes = ([] if complete else ["incomplete"]) + ([mark] if mark else [])
-    return text + (f" ({_style('; '.join(notes), 'yellow', style)})" if notes else "")
+    return text, "; ".join(([] if complete else ["incomplete"]) + ([mark] if mark else []))
 
 
 def _style(text: str, colour: str, style: str) -> str:

@@ -212,22 +212,27 @@ def read_records(paths: list[Path]) -> list[ResultRecord]:
 
 
 def load_results(folders: Path | str | list) -> list[ResultRecord]:
-    """Every result under each folder (``<model-id>/<task>.json``), skipping other JSON files.
+    """Every result under each folder (``<model-id>/<task>.json``, or one model's ``<task>.json``), skipping
+    other JSON files.
 
     Several folders are read as one; the same (model, task, evaluation) in two of them is refused, since a
     table could show only one of the two numbers."""
     folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
     out: list[ResultRecord] = []
     seen: dict[tuple, str] = {}
+    files: dict[Path, Path] = {}  # a folder given twice, or inside another given, is read once
     for folder in map(Path, folders):
         if not folder.is_dir():
             raise ClapbenchError(f"{folder}: results folder not found")
-        for record in read_records(sorted(folder.glob("*/*.json"))):
-            if record.key in seen:
-                raise ClapbenchError(f"{record.file}: model {record.model_id} on task {record.task} is also in {seen[record.key]}; "
-                                     "give folders that hold each (model, task) once, or another --model-id to one run")
-            seen[record.key] = str(record.file)
-            out.append(record)
+        # A results folder holds <model-id>/<task>.json; one model's folder (<task>.json) is accepted too.
+        found = sorted(folder.glob("*/*.json")) or sorted(folder.glob("*.json"))
+        files.update((f.resolve(), f) for f in found if f.resolve() not in files)
+    for record in read_records(list(files.values())):
+        if record.key in seen:
+            raise ClapbenchError(f"{record.file}: model {record.model_id} on task {record.task} is also in {seen[record.key]}; "
+                                 "give folders that hold each (model, task) once, or another --model-id to one run")
+        seen[record.key] = str(record.file)
+        out.append(record)
     return out
 
 
