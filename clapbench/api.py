@@ -146,9 +146,15 @@ def evaluate(
         spec = str(model)
         identity = model_identity(spec, model_id)
 
+        from clapbench.cache import default_cache_dir
+
+        # With the cache on, a checkpoint's manifest is remembered beside the embeddings: a fully cached rerun
+        # then never builds the network (clapbench.models.manifest).
+        memo_dir = None if no_cache else Path(cache_dir) if cache_dir else default_cache_dir()
+
         def load():
             loaded = load_model(spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol,
-                                tokenizer=tokenizer, decoding=decoding, sha256=identity.sha256)
+                                tokenizer=tokenizer, decoding=decoding, sha256=identity.sha256, memo_dir=memo_dir)
             _say_model(console, loaded)
             return loaded
     else:

@@ -71,14 +71,15 @@ def embed_clips(
     paths = list(paths)
     keys = cache.in_company(cache.audio_keys(paths), batch_size) if cache is not None else [None] * len(paths)
     found, missing = _whole_batches(cache.load("audio", keys, batch_size) if cache is not None else {}, len(paths), batch_size)
-    prepare, embed_features = audio_forward(loaded.model)
+    # Asked only when something is left to compute: a model known from its manifest is then built.
+    prepare, embed_features = audio_forward(loaded.model) if missing else (None, None)
     computed: list[np.ndarray] = []
     task = progress.add_task(description, total=len(paths), completed=len(found)) if progress else None
     try:
         # ``missing`` is whole batches, all full but the input's last: batching it by batch_size gives those batches.
         for start, batch in iter_prepared(
             [paths[i] for i in missing], loaded.sample_rate, batch_size, prepare=prepare, workers=workers, length_rule=loaded.resampled_length
-        ):
+        ) if missing else ():
             emb = check_embeddings(embed_features(batch), len(batch), "embed_audio")
             kill_point("embedded-batch")
             computed.append(emb)

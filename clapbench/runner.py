@@ -477,15 +477,20 @@ def _fold_key(fold: str):
 
 
 def _versions() -> dict[str, str]:
-    import sklearn
-    import torch
-    import transformers
+    from importlib import metadata
+
+    # Read from the installed distributions: importing transformers to ask costs a warm rerun half a second.
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "absent"
 
     return {
         "clapbench": clapbench.__version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
+        "torch": version("torch"),
+        "transformers": version("transformers"),
         "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
+        "scikit-learn": version("scikit-learn"),
         "python": platform.python_version(),
     }

@@ -64,11 +64,31 @@ def resolve_device(device: str) -> str:
 def load_model(
     spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0, model_id: str | None = None,
     family: str | None = None, protocol: str = "native", tokenizer: str | None = None, decoding=None, sha256: str | None = None,
+    memo_dir: Path | None = None,
 ) -> LoadedModel:
     """Load ``spec``: a HF ClapModel folder, an MS-CLAP, clapcap or LAION-CLAP checkpoint file, or a plugin ``package.module:factory``.
 
     ``decoding`` (a ``beam_search.BeamOptions``) sets a captioner's beam search; None keeps its defaults.
-    ``sha256``: the weights hash when the caller has it already (``model_identity``), so it is not computed twice."""
+    ``sha256``: the weights hash when the caller has it already (``model_identity``), so it is not computed twice.
+    ``memo_dir``: a cache folder where the checkpoint's manifest is remembered (clapbench.models.manifest); a
+    checkpoint loaded before with the same options then comes back unbuilt, built on first use."""
+    if memo_dir is not None:
+        from clapbench.models import manifest as memo
+
+        device = resolve_device(device)
+        options = {"family": family, "protocol": protocol, "tokenizer": tokenizer, "decoding": repr(decoding), "dtype": dtype,
+                   "seed": seed, "device": device, "model_id": model_id}
+        key = memo.manifest_key(spec, options)
+        if key is not None:
+            def build() -> LoadedModel:
+                return load_model(spec, device, dtype, seed, model_id, family, protocol, tokenizer, decoding, sha256)
+
+            known = memo.read_manifest(Path(memo_dir), key)
+            if known is not None:
+                return memo.lazy_loaded(known, build)
+            loaded = build()
+            memo.write_manifest(Path(memo_dir), key, memo.manifest_of(loaded))
+            return loaded
     from clapbench.models import DTYPES
     from clapbench.models.families import CHECKPOINT_SUFFIXES, load_checkpoint_model
     from clapbench.models.hf_clap import HFClapModel, is_hf_clap_folder

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
 
 from clapbench.errors import TaskError
 from clapbench.evaluations import Outcome, TaskContext, evaluation
@@ -118,6 +117,8 @@ def probe_order(ctx: TaskContext) -> Outcome:
 
 def probe_overlay(ctx: TaskContext) -> Outcome:
     items = load_items(ctx)
+    from scipy.stats import binom  # here: scipy.stats takes 0.4 s to import, and most runs have no frame task
+
     frames = embed_item_frames(ctx, items, ["A while B"])["A while B"]
     classifier = _classifier(ctx)
     c = len(ctx.dataset.classes)
