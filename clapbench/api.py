@@ -114,7 +114,14 @@ def evaluate(
     from clapbench.run_options import EVALUATION_CHOICES, RunOptions, model_request_fields
     from clapbench.runner import execute_plan, plan_run
 
+    from clapbench import distributed
+
     console = console or Console()
+    shard = distributed.active()  # under torchrun: join the process group, one device per rank, rank 0 speaks and writes
+    if shard is not None:
+        device = distributed.device_for(device, shard)
+        if not shard.writer:
+            console = Console(quiet=True)
     chosen = list(dict.fromkeys(_names(evaluations)))
     unknown = [e for e in chosen if e not in EVALUATION_CHOICES]
     if unknown or not chosen:
@@ -141,6 +148,8 @@ def evaluate(
         keep_going=keep_going,
         invocation=invocation,
         model_request=model_request_fields(device, dtype, family, protocol, tokenizer, decoding),
+        write=shard is None or shard.writer,
+        world_size=shard.world if shard is not None else 1,
     )
     if isinstance(model, (str, Path)):
         spec = str(model)

@@ -31,6 +31,11 @@ class Group(click.Group):
     """Turn user errors into one message and exit code 2, never a traceback."""
 
     def invoke(self, ctx):
+        from clapbench.distributed import shard_from_env
+
+        shard = shard_from_env()
+        if shard is not None and not shard.writer:  # under torchrun only rank 0 prints; every rank exits alike
+            console.quiet = err_console.quiet = True
         try:
             return super().invoke(ctx)
         except ClapbenchError as exc:

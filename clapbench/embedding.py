@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from clapbench import distributed
 from clapbench.audio.loader import iter_prepared
+from clapbench.errors import ClapbenchError
 from clapbench.killpoints import kill_point
 from clapbench.models.contract import LoadedModel, audio_forward, check_embeddings
 
@@ -71,29 +73,82 @@ def embed_clips(
     paths = list(paths)
     keys = cache.in_company(cache.audio_keys(paths), batch_size) if cache is not None else [None] * len(paths)
     found, missing = _whole_batches(cache.load("audio", keys, batch_size) if cache is not None else {}, len(paths), batch_size)
+    shard = distributed.active()
+    if shard is not None:  # under torchrun: the ranks agree on what is cached, then each computes its share
+        found, missing = _agreed(found, len(paths), batch_size)
+    mine = _share(missing, batch_size, shard)
     # Asked only when something is left to compute: a model known from its manifest is then built.
-    prepare, embed_features = audio_forward(loaded.model) if missing else (None, None)
+    prepare, embed_features = audio_forward(loaded.model) if mine else (None, None)
     computed: list[np.ndarray] = []
+    failure: ClapbenchError | None = None
+    done = 0
     task = progress.add_task(description, total=len(paths), completed=len(found)) if progress else None
     try:
-        # ``missing`` is whole batches, all full but the input's last: batching it by batch_size gives those batches.
+        # ``mine`` is whole batches, all full but the input's last: batching it by batch_size gives those batches.
         for start, batch in iter_prepared(
-            [paths[i] for i in missing], loaded.sample_rate, batch_size, prepare=prepare, workers=workers, length_rule=loaded.resampled_length
-        ) if missing else ():
+            [paths[i] for i in mine], loaded.sample_rate, batch_size, prepare=prepare, workers=workers, length_rule=loaded.resampled_length
+        ) if mine else ():
             emb = check_embeddings(embed_features(batch), len(batch), "embed_audio")
             kill_point("embedded-batch")
             computed.append(emb)
             if cache is not None:
-                cache.store("audio", [keys[i] for i in missing[start : start + len(batch)]], emb, batch_size)
-                cache.counts["audio_computed"] += len(batch)
-            if progress is not None:
-                progress.advance(task, len(batch))
+                cache.store("audio", [keys[i] for i in mine[start : start + len(batch)]], emb, batch_size)
+            if progress is not None:  # under torchrun, the other ranks are taken to keep pace with this one
+                done += len(batch)
+                progress.update(task, completed=min(len(paths), len(found) + done * (shard.world if shard is not None else 1)))
+    except ClapbenchError as exc:
+        if shard is None:
+            raise
+        failure = exc  # raised by every rank together, below, so that none waits for the others forever
     finally:
         if cache is not None:
             cache.flush()  # an interrupted run keeps every batch it finished
+    if shard is not None:
+        computed = _gathered(mine, computed, failure, missing, paths)
     if cache is not None:
+        cache.counts["audio_computed"] += len(missing)
         cache.counts["audio_from_cache"] += len(found)
+    if progress is not None:
+        progress.update(task, completed=len(paths))
     return _assemble(len(paths), found, missing, computed, cache)
+
+
+def _agreed(found: dict[int, np.ndarray], n: int, batch_size: int) -> tuple[dict[int, np.ndarray], list[int]]:
+    """The batches every rank found cached (a batch one rank misses is computed again by its owner), and the rest."""
+    starts = [s for s in range(0, n, batch_size) if s in found]
+    agreed = set.intersection(*(set(s) for s in distributed.all_gather(starts)))
+    return {i: v for i, v in found.items() if i - i % batch_size in agreed}, [i for i in range(n) if i - i % batch_size not in agreed]
+
+
+def _share(missing: list[int], batch_size: int, shard) -> list[int]:
+    """This rank's rows of the batches to compute: the batches dealt in turn (all of them in one process)."""
+    if shard is None:
+        return missing
+    starts = sorted({i - i % batch_size for i in missing})[shard.rank :: shard.world]
+    mine = set(starts)
+    return [i for i in missing if i - i % batch_size in mine]
+
+
+def _gathered(mine: list[int], computed: list[np.ndarray], failure, missing: list[int], paths: list[str]) -> list[np.ndarray]:
+    """Every rank's computed rows, as the one array of the ``missing`` rows in order; every rank's failure raised
+    on all of them (clips nobody could read named together, in dataset order)."""
+    from clapbench.audio.loader import BadClipsError
+
+    block = np.concatenate(computed) if computed else None
+    bad = getattr(failure, "bad", None)
+    report = None if failure is None else (str(failure), bad)
+    parts = distributed.all_gather((mine if block is not None else [], block, report))
+    reports = [r for _, _, r in parts if r is not None]
+    if reports:
+        if all(b is not None for _, b in reports):
+            order = {p: i for i, p in enumerate(paths)}
+            raise BadClipsError(sorted((b for _, bs in reports for b in bs), key=lambda b: order.get(b.path, -1)), len(paths))
+        raise ClapbenchError("; ".join(dict.fromkeys(text for text, _ in reports)))
+    rows = {}
+    for their_rows, their_block, _ in parts:
+        if their_block is not None:
+            rows.update(zip(their_rows, their_block))
+    return [np.stack([rows[i] for i in missing])] if missing else []
 
 
 def _whole_batches(found: dict[int, np.ndarray], n: int, batch_size: int) -> tuple[dict[int, np.ndarray], list[int]]:

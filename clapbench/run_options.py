@@ -35,6 +35,8 @@ class RunOptions:
     invocation: dict[str, Any] | None = None  # the command's effective options (--config file and flags), recorded in results
     # what the model was asked to be (protocol, family, dtype, decoding), part of the run fingerprint
     model_request: dict[str, Any] = field(default_factory=dict)
+    write: bool = True  # False on the ranks of a sharded run other than rank 0: they compute, rank 0 writes
+    world_size: int = 1  # processes sharing the clip batches (torchrun); recorded, not part of the fingerprint
 
 
 def model_request_fields(device: str, dtype: str, family: str | None, protocol: str, tokenizer: str | None, decoding) -> dict[str, Any]:

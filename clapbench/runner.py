@@ -361,7 +361,7 @@ def _evaluate_task(spec: TaskSpec, plan: TaskPlan, loaded: LoadedModel, options:
         seconds = time.perf_counter() - started
         cache_record = cache.summary() if cache is not None else {"enabled": False, "reason": no_cache_reason}
         record = _record(spec, loaded, options, dataset, planned, outcome, seconds, cache_record, trained_on)
-        if options.output is not None:
+        if options.output is not None and options.write:
             write_result_files(options.output, loaded.model_id, planned.name, outcome, record, options.save_predictions)
         out[planned.name] = record
         outcomes[planned.name] = outcome
@@ -440,6 +440,7 @@ def _record(spec, loaded, options, dataset, planned: PlannedResult, outcome: Out
         "device": loaded.device,
         "dtype": loaded.dtype,
         "batch_size": options.batch_size,
+        **({"world_size": options.world_size} if options.world_size > 1 else {}),
         "seed": options.seed,
         "embedding_cache": cache_record,
         **({"invocation": options.invocation} if options.invocation else {}),

@@ -37,6 +37,7 @@ class BadClipsError(DataError):
     """Clips that cannot be read, every one named (the loader reads the whole input before raising)."""
 
     def __init__(self, bad: Sequence[BadClip], total: int):
+        self.bad = list(bad)
         self.paths = [b.path for b in bad]
         if len(bad) == 1:
             text = bad[0].message
