@@ -1,0 +1,71 @@
+"""torchrun with N processes against one process: the same `clapbench run`, cache off, wall time and equality.
+
+    python benchmarks/sharded.py                        # full-size random ClapModel, 200 clips, 2 processes
+    python benchmarks/sharded.py --model tiny --nproc 2 --clips 100
+
+On a CPU machine each rank gets cores/N torch threads (the single process gets all of them), so the ratio shows
+what sharding costs or gains on the machine at hand; on GPUs each rank takes its own device. Prints both wall
+times, their ratio, and whether scores, per-item files and predictions are byte-identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from clapbench.audio.synth import make_esc50_layout  # noqa: E402
+from clapbench.models.tiny_clap import build_tiny_clap  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=("full-size", "tiny"), default="full-size")
+    parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--nproc", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--work-dir", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work_dir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        data = work / f"esc50-{args.clips}"
+        if not (data / "meta" / "esc50.csv").is_file():
+            make_esc50_layout(data, classes=[f"class_{i}" for i in range(50)], clips_per_class=max(1, args.clips // 50), seconds=args.seconds)
+        model = work / f"clap-{args.model}"
+        if not (model / "config.json").is_file():
+            build_tiny_clap(model, seed=0, full_size=args.model == "full-size")
+        cores = os.cpu_count() or 1
+        times, outs = {}, {}
+        for procs in (1, args.nproc):
+            out = Path(tempfile.mkdtemp(dir=work, prefix=f"results-{procs}-"))
+            head = [sys.executable, "-m", "clapbench"] if procs == 1 else \
+                [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs), "-m", "clapbench"]
+            cmd = [*head, "run", "--model", str(model), "--tasks", "esc50", "--data", f"esc50={data}", "--output", str(out), "--no-cache",
+                   "--batch-size", str(args.batch_size), "--save-predictions"]
+            env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(max(1, cores // procs))}
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            times[procs] = time.perf_counter() - start
+            if proc.returncode != 0:
+                sys.exit(f"{procs} process(es) failed:\n{proc.stdout}\n{proc.stderr}")
+            outs[procs] = out / model.name
+        one, many = outs[1], outs[args.nproc]
+        same = all((one / f).read_bytes() == (many / f).read_bytes() for f in ("esc50.items.npz", "esc50.predictions.csv"))
+        a, b = (json.loads((o / "esc50.json").read_text()) for o in (one, many))
+        same = same and all(a[k] == b[k] for k in ("metrics", "ci95", "n_items", "fingerprint"))
+        print(json.dumps({"model": args.model, "clips": a["n_items"], "cores": cores, "load": round(os.getloadavg()[0], 2)}))
+        print(f"1 process: {times[1]:7.2f} s; torchrun {args.nproc}: {times[args.nproc]:7.2f} s; "
+              f"speed-up {times[1] / times[args.nproc]:.2f}x; byte-identical results: {same}")
+
+
+if __name__ == "__main__":
+    main()
