@@ -100,6 +100,7 @@ def evaluate(
     protocol: str = "native",
     tokenizer: str | None = None,
     decoding=None,
+    front_end: str = "auto",
     console: Console | None = None,
     invocation: dict[str, Any] | None = None,
 ):
@@ -147,7 +148,7 @@ def evaluate(
         templates_given=bool(templates),
         keep_going=keep_going,
         invocation=invocation,
-        model_request=model_request_fields(device, dtype, family, protocol, tokenizer, decoding),
+        model_request=model_request_fields(device, dtype, family, protocol, tokenizer, decoding, front_end),
         write=shard is None or shard.writer,
         world_size=shard.world if shard is not None else 1,
     )
@@ -163,7 +164,7 @@ def evaluate(
 
         def load():
             loaded = load_model(spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol,
-                                tokenizer=tokenizer, decoding=decoding, sha256=identity.sha256, memo_dir=memo_dir)
+                                tokenizer=tokenizer, decoding=decoding, sha256=identity.sha256, memo_dir=memo_dir, front_end=front_end)
             _say_model(console, loaded)
             return loaded
     else:

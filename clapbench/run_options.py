@@ -39,9 +39,11 @@ class RunOptions:
     world_size: int = 1  # processes sharing the clip batches (torchrun); recorded, not part of the fingerprint
 
 
-def model_request_fields(device: str, dtype: str, family: str | None, protocol: str, tokenizer: str | None, decoding) -> dict[str, Any]:
+def model_request_fields(device: str, dtype: str, family: str | None, protocol: str, tokenizer: str | None, decoding,
+                         front_end: str = "auto") -> dict[str, Any]:
     """How the model was asked to run, as the run fingerprint records it: the device kind (embeddings of
-    one model differ by float noise across devices), dtype, family, preset, tokenizer and a captioner's decoding."""
+    one model differ by float noise across devices), dtype, family, preset, tokenizer, a captioner's decoding and
+    the HF feature front end asked for."""
     from clapbench.models import resolve_device
 
     return {
@@ -51,6 +53,7 @@ def model_request_fields(device: str, dtype: str, family: str | None, protocol: 
         "protocol": protocol,
         "tokenizer": str(Path(tokenizer).resolve()) if tokenizer else None,
         "decoding": decoding.describe() if decoding is not None else None,
+        "front_end": front_end,
     }
 
 

@@ -64,24 +64,26 @@ def resolve_device(device: str) -> str:
 def load_model(
     spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0, model_id: str | None = None,
     family: str | None = None, protocol: str = "native", tokenizer: str | None = None, decoding=None, sha256: str | None = None,
-    memo_dir: Path | None = None,
+    memo_dir: Path | None = None, front_end: str = "auto",
 ) -> LoadedModel:
     """Load ``spec``: a HF ClapModel folder, an MS-CLAP, clapcap or LAION-CLAP checkpoint file, or a plugin ``package.module:factory``.
 
     ``decoding`` (a ``beam_search.BeamOptions``) sets a captioner's beam search; None keeps its defaults.
     ``sha256``: the weights hash when the caller has it already (``model_identity``), so it is not computed twice.
     ``memo_dir``: a cache folder where the checkpoint's manifest is remembered (clapbench.models.manifest); a
-    checkpoint loaded before with the same options then comes back unbuilt, built on first use."""
+    checkpoint loaded before with the same options then comes back unbuilt, built on first use.
+    ``front_end`` (HF ClapModel folders): where log-mel features are computed, ``torch`` (batched, on the model's
+    device), ``transformers`` (the feature extractor per clip, in the decoding workers) or ``auto``."""
     if memo_dir is not None:
         from clapbench.models import manifest as memo
 
         device = resolve_device(device)
         options = {"family": family, "protocol": protocol, "tokenizer": tokenizer, "decoding": repr(decoding), "dtype": dtype,
-                   "seed": seed, "device": device, "model_id": model_id}
+                   "seed": seed, "device": device, "model_id": model_id, "front_end": front_end}
         key = memo.manifest_key(spec, options)
         if key is not None:
             def build() -> LoadedModel:
-                return load_model(spec, device, dtype, seed, model_id, family, protocol, tokenizer, decoding, sha256)
+                return load_model(spec, device, dtype, seed, model_id, family, protocol, tokenizer, decoding, sha256, front_end=front_end)
 
             known = memo.read_manifest(Path(memo_dir), key)
             if known is not None:
@@ -131,7 +133,7 @@ def load_model(
                 f"{path}: not a CLAP checkpoint folder; expected config.json with model_type 'clap' (or 'pe_audio', 'pe_audio_video'), "
                 "the weights (model.safetensors) and the processor files that save_pretrained writes"
             )
-        model = HFClapModel(path, device=device, dtype=DTYPES[dtype], seed=seed)
+        model = HFClapModel(path, device=device, dtype=DTYPES[dtype], seed=seed, front_end=front_end)
         preprocessing = model.describe()
         if protocol == "hf":  # native keeps the task's templates: a HF folder has no paper prompt of its own
             preprocessing.update(protocol="hf", prompt=preset.prompt, protocol_source=preset.source, prompt_source=preset.prompt_source)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import zlib
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import torch
 
 from clapbench.audio.decode import LENGTH_RULES
 from clapbench.errors import ModelError, first_line
+from clapbench.models.clap_frontend import PreparedClip, TorchLogMel, WavePreparer, clip_seed, seeded_numpy
 from clapbench.models.hf_folder import check_tokenizer, load_pretrained
 
 
@@ -24,21 +23,6 @@ def is_hf_clap_folder(path: Path) -> bool:
         return json.loads(config.read_text()).get("model_type") == "clap"
     except (OSError, ValueError):
         return False
-
-
-@contextmanager
-def _seeded_numpy(seed: int):
-    """Seed numpy's global RNG for one call and restore it after.
-
-    ClapFeatureExtractor draws its crops (rand_trunc) and fusion chunks from the unseeded global RNG;
-    seeding per clip makes every run give identical features.
-    """
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
 
 
 class HFClapPreprocessor:
@@ -57,8 +41,7 @@ class HFClapPreprocessor:
 
     def __call__(self, wave: np.ndarray) -> tuple[np.ndarray, bool]:
         fe = self.fe
-        clip_seed = zlib.crc32(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), self.seed & 0xFFFFFFFF)
-        with _seeded_numpy(clip_seed):
+        with seeded_numpy(clip_seed(wave, self.seed)):
             mel, longer = fe._get_input_mel(np.asarray(wave, dtype=np.float64), fe.nb_max_samples, fe.truncation, fe.padding)
         return np.asarray(mel, dtype=np.float32), bool(longer)
 
@@ -76,6 +59,23 @@ class HFClapPreprocessor:
             "fmax": float(fe.frequency_max),
             "crop_seed": self.seed,
         }
+
+
+FRONT_ENDS = {
+    "torch": "torch: the feature extractor's log-mel computed in float64 on the model's device, batched (clapbench.models.clap_frontend)",
+    "transformers": "transformers: ClapFeatureExtractor per clip, in the decoding workers",
+}
+FRONT_END_CHOICES = ("auto", "torch", "transformers")
+
+
+def resolve_front_end(front_end: str, device: torch.device) -> str:
+    """``auto``: the torch front end on CUDA; on the CPU too, where it measured faster end to end
+    (benchmarks/README.md, forward_ratio.py)."""
+    if front_end not in FRONT_END_CHOICES:
+        raise ModelError(f"--front-end {front_end}: expected one of {', '.join(FRONT_END_CHOICES)}")
+    if front_end != "auto":
+        return front_end
+    return "torch"
 
 
 # LAION-CLAP's text tower is RoBERTa (layer_norm_eps 1e-5); transformers' conversion of LAION checkpoints keeps
@@ -98,7 +98,7 @@ def config_warnings(config: Any) -> list[str]:
 class HFClapModel:
     """clapbench's model contract over transformers' ClapModel."""
 
-    def __init__(self, folder: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
+    def __init__(self, folder: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0, front_end: str = "auto"):
         from transformers import ClapModel, ClapProcessor
 
         folder = Path(folder)
@@ -114,15 +114,21 @@ class HFClapModel:
         check_tokenizer(processor.tokenizer, folder, text_embedding_rows(model))
         self.model = model.to(device).eval()
         self.tokenizer = processor.tokenizer
-        self.audio_preprocessor = HFClapPreprocessor(processor.feature_extractor, seed)
-        self.sample_rate = int(processor.feature_extractor.sampling_rate)
         self.device = torch.device(device)
+        self.front_end = resolve_front_end(front_end, self.device)
+        fe = processor.feature_extractor
+        self._extractor = HFClapPreprocessor(fe, seed)
+        # torch: workers fit each clip to the window, the batch's log-mel is computed here on the device
+        self.audio_preprocessor = WavePreparer(fe, seed) if self.front_end == "torch" else self._extractor
+        self._log_mel = TorchLogMel(fe, self.device) if self.front_end == "torch" else None
+        self.sample_rate = int(fe.sampling_rate)
         self.dtype = dtype
         self.warnings = config_warnings(model.config)
 
     def describe(self) -> dict[str, Any]:
         return {
-            **self.audio_preprocessor.describe(),
+            **self._extractor.describe(),
+            "front_end": FRONT_ENDS[self.front_end],
             "int16_round_trip": False,
             "resampled_length": "round",
             "resampled_length_rule": LENGTH_RULES["round"] + "; the feature extractor itself never resamples",
@@ -130,9 +136,13 @@ class HFClapModel:
         }
 
     @torch.inference_mode()
-    def embed_audio_features(self, features: list[tuple[np.ndarray, bool]]) -> np.ndarray:
-        mels = torch.from_numpy(np.stack([m for m, _ in features])).to(self.device, self.dtype)
-        longer = torch.tensor([[lg] for _, lg in features], device=self.device)
+    def embed_audio_features(self, features: list[tuple[np.ndarray, bool]] | list[PreparedClip]) -> np.ndarray:
+        if self._log_mel is not None:
+            mels = self._log_mel.features(features).to(self.dtype)
+            longer = torch.tensor([[c.longer] for c in features], device=self.device)
+        else:
+            mels = torch.from_numpy(np.stack([m for m, _ in features])).to(self.device, self.dtype)
+            longer = torch.tensor([[lg] for _, lg in features], device=self.device)
         out = self.model.get_audio_features(input_features=mels, is_longer=longer)
         return _pooled(out).float().cpu().numpy()
 
