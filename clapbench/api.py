@@ -20,16 +20,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from clapbench.errors import ClapbenchError
+from clapbench.task_listing import split_names as _names
+from clapbench.task_listing import task_records
 
 __all__ = ["compare", "evaluate", "leaderboard", "tasks"]
-
-
-def _names(value: str | Iterable[str] | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v).strip() for v in value if str(v).strip()]
 
 
 def _override_prompts(specs: list, prompts: dict[str, str]) -> list:
@@ -240,38 +234,6 @@ def compare(baseline: str | Path, new: str | Path, **options) -> pd.DataFrame:
     return pd.DataFrame([asdict(r) for r in compare_results(baseline, new, **options)])
 
 
-def task_records(domain: str | Iterable[str] | None = None, group: str | Iterable[str] | None = None,
-                 tasks_dir: str | Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """One dict per registered task (name, version, domain, evaluation, groups, classes, main metric, chance,
-    templates, official size), filtered by domain and group."""
-    from clapbench.registry import groups, registry
-
-    reg = registry(_names(tasks_dir) if tasks_dir else None)
-    named = groups(reg)
-    for g in _names(group):
-        if g not in named:
-            raise ClapbenchError(f"--group '{g}' is not a group; groups: {', '.join(sorted(named))}")
-    known_domains = sorted({spec.domain for spec in reg.values()})
-    for d in _names(domain):
-        if d not in known_domains:
-            raise ClapbenchError(f"--domain '{d}' is not a domain; domains: {', '.join(known_domains)}")
-    out = []
-    for name, spec in sorted(reg.items()):
-        if _names(domain) and spec.domain not in _names(domain):
-            continue
-        if _names(group) and not any(name in named[g] for g in _names(group)):
-            continue
-        from clapbench.results.marks import official_counts
-
-        items, classes, note = official_counts(spec)
-        out.append({
-            "name": name, "version": spec.version, "domain": spec.domain, "evaluation": spec.eval_type,
-            "groups": sorted(g for g, members in named.items() if name in members and g != "all"),
-            "classes": spec.classes.get("count"), "multilabel": spec.multilabel, "main_metric": spec.main_metric,
-            "chance": spec.chance, "templates": spec.templates, "official_items": items, "official_note": note or None,
-            "source_task": spec.source.name if spec.source is not None else None,
-        })
-    return out
 
 
 def tasks(domain: str | Iterable[str] | None = None, group: str | Iterable[str] | None = None,

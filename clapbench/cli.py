@@ -155,9 +155,11 @@ def _prompt_options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the tasks as JSON (one object per task).")
 def tasks(data_root, data, tasks_dirs, domains, group_names, as_json):
     """List the registered tasks and their groups."""
-    from clapbench.api import task_records
-    from clapbench.data.locate import data_present, find_location
     from clapbench.registry import groups, registry
+    from clapbench.task_listing import task_records
+
+    if data_root or data:  # the data readers bring pandas: only when asked where the data is
+        from clapbench.data.locate import data_present, find_location
 
     records = task_records(domains, group_names, list(tasks_dirs))
     if as_json:

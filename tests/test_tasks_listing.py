@@ -33,3 +33,18 @@ def test_unknown_domain_or_group_lists_the_known_ones():
     assert res.exit_code == 2 and "'musik' is not a domain; domains: " in res.output and "music" in res.output
     res = run_cli("tasks", "--group", "msclap")
     assert res.exit_code == 2 and "'msclap' is not a group" in res.output and "msclap-2023" in res.output
+
+
+def test_listing_tasks_imports_no_heavy_library():
+    """`clapbench tasks` and `--help` answer in well under a second: they import neither pandas, torch, transformers
+    nor scikit-learn (each costs 0.5-3 s on 2 cores); the task files are read with libyaml's loader."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from clapbench.cli import main; sys.argv = ['clapbench'] + sys.argv[1:]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('HEAVY', [m for m in ('pandas', 'torch', 'transformers', 'sklearn') if m in sys.modules])")
+    for args in (["tasks"], ["tasks", "--json", "--domain", "music"], ["--help"]):
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.strip().splitlines()[-1] == "HEAVY []", (args, proc.stdout[-500:])

@@ -4,10 +4,18 @@ from pathlib import Path
 
 from clapbench.data.dataset import Dataset, Item
 from clapbench.data.locate import DataLocation, holds_layout, layout_hint, locate_dataset
-from clapbench.data.readers import READERS, read_dataset
 from clapbench.errors import DataError
 
 __all__ = ["Dataset", "Item", "READERS", "DataLocation", "read_dataset", "read_location", "locate_dataset"]
+
+
+def __getattr__(name: str):
+    # The readers bring pandas: imported when a dataset is read, not when a task is listed.
+    if name in ("READERS", "read_dataset"):
+        from clapbench.data import readers
+
+        return getattr(readers, name)
+    raise AttributeError(name)
 
 
 def read_location(location: DataLocation, dataset_spec: dict, class_names: list[str] | None = None, check_files: bool = True) -> Dataset:
@@ -16,6 +24,8 @@ def read_location(location: DataLocation, dataset_spec: dict, class_names: list[
         from clapbench.data.hf_parquet import read_hf_dataset
 
         return read_hf_dataset(Path(location.path), dataset_spec, class_names, task=f"task {location.task}")
+    from clapbench.data.readers import read_dataset
+
     try:
         return read_dataset(Path(location.path), dataset_spec, class_names, check_files)
     except DataError as exc:
