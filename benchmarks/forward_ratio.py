@@ -1,0 +1,86 @@
+"""End to end against the model's bare forward: how close a zero-shot run comes to the network's own speed.
+
+    python benchmarks/forward_ratio.py                     # full-size random ClapModel, 200 clips of 5 s
+    python benchmarks/forward_ratio.py --model tiny --clips 100
+
+(a) bare: transformers' ClapModel.get_audio_features on features extracted beforehand (ClapFeatureExtractor,
+    not timed), in batches of --batch-size, under torch.inference_mode: the network alone;
+(b) end to end: clapbench.evaluate on the same clips from their files (decoding, resampling, features,
+    prompts, scores, bootstrap), cache off, the model loaded beforehand (not timed), once per front end
+    (--front-end: torch, log-mel batched on the model's device; transformers, the extractor in the workers).
+Prints clips/s of each and their ratio (goal on 2 CPU cores: >= 0.8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+import clapbench  # noqa: E402
+from clapbench.audio.decode import load_audio  # noqa: E402
+from clapbench.audio.synth import make_esc50_layout  # noqa: E402
+from clapbench.models import load_model  # noqa: E402
+from clapbench.models.tiny_clap import build_tiny_clap  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=("full-size", "tiny"), default="full-size")
+    parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--front-end", nargs="+", default=["torch", "transformers"], choices=("torch", "transformers"))
+    parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: clapbench's default)")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate bare and end-to-end runs this many times")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work_dir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        data = work / f"esc50-{args.clips}"
+        if not (data / "meta" / "esc50.csv").is_file():
+            make_esc50_layout(data, classes=[f"class_{i}" for i in range(50)], clips_per_class=max(1, args.clips // 50), seconds=args.seconds)
+        folder = work / f"clap-{args.model}"
+        if not (folder / "config.json").is_file():
+            build_tiny_clap(folder, seed=0, full_size=args.model == "full-size")
+        models = {fe: load_model(str(folder), device="cpu", front_end=fe).model for fe in args.front_end}
+        hf = next(iter(models.values()))  # clapbench's HF adapter: .model is the transformers ClapModel
+        paths = sorted(str(p) for p in (data / "audio").iterdir())
+        features = [hf._extractor(load_audio(p, hf.sample_rate)) for p in paths]  # transformers' extractor, not timed
+        print(json.dumps({"model": args.model, "clips": len(paths), "batch_size": args.batch_size, "cores": os.cpu_count(),
+                          "torch_threads": torch.get_num_threads(), "workers": args.workers, "load": round(os.getloadavg()[0], 2)}))
+        for round_ in range(args.rounds):
+            start = time.perf_counter()
+            with torch.inference_mode():
+                for i in range(0, len(features), args.batch_size):
+                    chunk = features[i : i + args.batch_size]
+                    mels = torch.from_numpy(np.stack([m for m, _ in chunk]))
+                    longer = torch.tensor([[lg] for _, lg in chunk])
+                    hf.model.get_audio_features(input_features=mels, is_longer=longer)
+            bare = time.perf_counter() - start
+            print(f"round {round_ + 1} (load {os.getloadavg()[0]:.2f})")
+            print(f"  bare get_audio_features:          {len(paths) / bare:7.2f} clips/s ({bare:.2f} s)")
+            for fe, model in models.items():
+                start = time.perf_counter()
+                results = clapbench.evaluate(model, "esc50", data={"esc50": str(data)}, batch_size=args.batch_size, no_cache=True,
+                                             workers=args.workers, templates=["This is a sound of {}."], console=Console(quiet=True))
+                end_to_end = time.perf_counter() - start
+                n = results.records[0].n_items
+                print(f"  clapbench end to end, {fe:12s} {n / end_to_end:7.2f} clips/s ({end_to_end:.2f} s): "
+                      f"end to end / bare = {bare / end_to_end:.3f} (goal >= 0.8)")
+
+
+if __name__ == "__main__":
+    main()
