@@ -178,11 +178,13 @@ class EmbeddingCache:
 
     # ---- keys ---------------------------------------------------------------------------------
 
-    def audio_keys(self, paths: Sequence[str]) -> list[str | None]:
-        """One key per clip; None for a clip that has no file identity (it is never cached)."""
+    def audio_keys(self, paths: Sequence[Any]) -> list[str | None]:
+        """One key per clip; None for a clip that has no file identity (it is never cached).
+
+        An input that is not a path (a temporal item's recipe) names its own identity, from its clips' files."""
         out: list[str | None] = []
         for p in paths:
-            identity = audio_identity(p)
+            identity = audio_identity(p) if isinstance(p, (str, os.PathLike)) else p.identity()
             out.append(_sha(identity) if identity is not None else None)
         return out
 
@@ -296,9 +298,10 @@ class EmbeddingCache:
             "audio_computed": self.counts["audio_computed"],
             "text_from_cache": self.counts["text_from_cache"],
             "text_computed": self.counts["text_computed"],
+            **({k: self.counts[k] for k in ("items_from_cache", "items_computed")} if "items_computed" in self.counts else {}),
             "written_on_devices": self.written_on(),
             **({"store_errors": self.counts["store_errors"], "store_error": self.store_error} if self.store_error else {}),
-            "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: + batch size, resolved path, size, mtime_ns, inode; text: exact string; each with its batch's members",
+            "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: + batch size, resolved path, size, mtime_ns, inode (a temporal item: its clips', + kind and item rules); text: exact string; each with its batch's members",
         }
 
 
