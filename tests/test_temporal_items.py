@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli
+from test_exact_resume import DRIVER
 from test_temporal import RATE, write_tone_source
 
 from clapbench.audio.loader import iter_prepared
@@ -61,10 +62,16 @@ def test_items_built_in_workers_equal_items_built_in_process(tones):
         assert got.dtype == want.dtype == np.float32 and got.tobytes() == want.tobytes()
 
 
-def test_each_distinct_item_embedded_once_and_a_rerun_embeds_none(tiny_model, tones, tmp_path):
-    cache = tmp_path / "cache"
-    run(tiny_model, tones, tmp_path / "cold", "--cache-dir", cache, "--workers", "0")
-    cold = tmp_path / "cold" / "tiny-clap"
+@pytest.fixture(scope="module")
+def cold(tiny_model, tones, tmp_path_factory) -> tuple[Path, Path]:
+    """(results, cache folder) of a first run, from an empty cache, in this process (--workers 0): the reference."""
+    work = tmp_path_factory.mktemp("cold")
+    run(tiny_model, tones, work / "out", "--cache-dir", work / "cache", "--workers", "0")
+    return work / "out" / "tiny-clap", work / "cache"
+
+
+def test_each_distinct_item_embedded_once_and_a_rerun_embeds_none(tiny_model, tones, cold, tmp_path):
+    cold, cache = cold
     # the distinct items, counted here from the saved pair list: each clip alone, each overlay, both concatenations
     pairs = pd.read_csv(cold / "zste-1.pairs.csv")
     singles = set(pairs.path_a) | set(pairs.path_b)
@@ -87,24 +94,25 @@ def test_each_distinct_item_embedded_once_and_a_rerun_embeds_none(tiny_model, to
     assert numbers(warm) == numbers(cold)
 
 
-def test_workers_do_not_change_the_numbers(tiny_model, tones, tmp_path):
-    run(tiny_model, tones, tmp_path / "w0", "--no-cache", "--workers", "0")
+def test_workers_do_not_change_the_numbers(tiny_model, tones, cold, tmp_path):
     run(tiny_model, tones, tmp_path / "w2", "--no-cache", "--workers", "2")
-    assert numbers(tmp_path / "w2" / "tiny-clap") == numbers(tmp_path / "w0" / "tiny-clap")
+    assert numbers(tmp_path / "w2" / "tiny-clap") == numbers(cold[0])
 
 
-def test_interrupted_and_resumed_run_gives_the_uninterrupted_numbers(tiny_model, tones, tmp_path):
+def test_interrupted_and_resumed_run_gives_the_uninterrupted_numbers(tiny_model, tones, cold, tmp_path):
     """Killed mid-embedding of the items, then after two probes' results are written (a resumed run keeps them,
     and lists their items all the same, so the others' items are embedded in the same company)."""
     args = ["run", "--model", str(tiny_model), "--tasks", "zste,order-pairs", "--data", f"esc50={tones}", "--output", str(tmp_path / "resumed"),
             "--limit", "6", "--batch-size", "8", "--bootstrap", "50", "--save-predictions", "--workers", "0", "--cache-dir", str(tmp_path / "cache")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    for kill_at in ("embedded-batch:2", "rename/zste-3.json:1"):
-        proc = subprocess.run([sys.executable, "-m", "clapbench", *args], env={**env, "CLAPBENCH_TEST_KILL_AT": kill_at}, capture_output=True, text=True)
-        assert proc.returncode == -9, (kill_at, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
-    kept = {p.name for p in (tmp_path / "resumed" / "tiny-clap").glob("*.json")}
-    assert kept == {"zste-1.json", "zste-2.json"}
-    proc = subprocess.run([sys.executable, "-m", "clapbench", *args], env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    run(tiny_model, tones, tmp_path / "whole", "--no-cache", "--workers", "0")
-    assert numbers(tmp_path / "resumed" / "tiny-clap") == numbers(tmp_path / "whole" / "tiny-clap")
+    steps = [["embedded-batch:2", args], ["rename/zste-3.json:1", args], [None, args]]  # one process forks each run
+    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(steps)], env=env, capture_output=True, text=True, timeout=600)
+    assert "CODES" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert json.loads(proc.stdout.split("CODES", 1)[1]) == [-9, -9, 0], proc.stdout[-2000:] + proc.stderr[-2000:]
+    resumed = tmp_path / "resumed" / "tiny-clap"
+    assert numbers(resumed) == numbers(cold[0])
+    # the resumed run listed the kept probes' items too: the same distinct items, so the same batches
+    last = json.loads((resumed / "order-pairs.json").read_text())["temporal"]["item_embeddings"]
+    whole = json.loads((cold[0] / "order-pairs.json").read_text())["temporal"]["item_embeddings"]
+    assert last["tasks"] == whole["tasks"] == PROBES and last["distinct_in_run"] == whole["distinct_in_run"]
+    assert last["embedded_during"] == "zste-3"  # zste-1 and zste-2 were kept from the killed run

@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from clapbench.audio.decode import load_audio
-from clapbench.data.dataset import Dataset
 from clapbench.errors import TaskError
-from clapbench.temporal.pairs import Pair
+
+if TYPE_CHECKING:  # pragma: no cover - a loader worker unpickling a recipe imports this module: keep pandas out
+    from clapbench.data.dataset import Dataset
+    from clapbench.temporal.pairs import Pair
 
 # Variant name -> how it is built from the fitted clips a, b.
 VARIANTS = ("A", "B", "A while B", "A then B", "B then A")
@@ -150,20 +152,34 @@ def recipe(dataset: Dataset, pair: Pair, variant: str, rules: ItemRules) -> Item
 
 # Fitted source waves of this process (a loader worker, or the main process with workers=0), most recently
 # used last: an item's clips recur in the pair's other items and in other pairs, and are decoded once while
-# they stay here. Bounded in bytes; each worker holds its own.
+# they stay here. Bounded in bytes; each worker holds its own. Keyed by the file's identity as well as its
+# path, so a file changed in a long-lived process is decoded again.
 FITTED_CACHE_BYTES = 128 * 2**20
-_fitted_waves: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+_fitted_waves: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _fitted_bytes = 0
+
+
+def forget_fitted() -> None:
+    """Empty this process's fitted waves (the main process's, after a run's items are embedded)."""
+    global _fitted_bytes
+    _fitted_waves.clear()
+    _fitted_bytes = 0
 
 
 def _fitted(path: str, sample_rate: int, n: int) -> np.ndarray:
     global _fitted_bytes
-    key = (path, sample_rate, n)
-    wave = _fitted_waves.get(key)
+    try:
+        st = os.stat(path)
+        key: tuple = (path, st.st_size, st.st_mtime_ns, st.st_ino, sample_rate, n)
+    except OSError:  # a clip inside a container file (FILE#REF), or a missing file: load_audio says which
+        key = ()
+    wave = _fitted_waves.get(key) if key else None
     if wave is not None:
         _fitted_waves.move_to_end(key)
         return wave
     wave = fit_length(load_audio(path, sample_rate), n)
+    if not key:
+        return wave
     wave.setflags(write=False)  # shared by the items that use it: nobody may change it in place
     _fitted_waves[key] = wave
     _fitted_bytes += wave.nbytes

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from clapbench.errors import DataError, TaskError
-from clapbench.temporal.items import VARIANTS, ItemRecipe, ItemRules, recipe
+from clapbench.temporal.items import VARIANTS, ItemRecipe, ItemRules, forget_fitted, recipe
 from clapbench.temporal.pairs import Pair, pairs_frame, pairs_sha256, read_pairs, sample_pairs
 
 DEFAULT_PAIRS = 500
@@ -133,17 +133,26 @@ def _plan_recipes(ctx) -> tuple[dict[ItemRecipe, int], list[str]]:
 
 
 def run_item_embeddings(ctx, needed: list[ItemRecipe], progress=None) -> RunItems:
-    """The run's RunItems, embedded on first use; a task whose items it lacks (a task outside the plan) gets its own."""
+    """The run's RunItems, embedded on first use (with ``ctx.run`` None, the task's own items)."""
     memo = ctx.run.memo if ctx.run is not None else {}
-    shared = memo.get(MEMO)
-    if shared is None or not all(r in shared.rows for r in needed):
+    if MEMO not in memo:
         rows, names = _plan_recipes(ctx)
-        if not all(r in rows for r in needed):  # cannot happen with a plan that holds the task
-            rows, names = {r: i for i, r in enumerate(dict.fromkeys(needed))}, [ctx.spec.name]
         shared = RunItems(rows, names, ctx.spec.name)
         _embed(ctx, shared, progress)
-        memo[MEMO] = shared
+        memo[MEMO] = shared  # only once embedded: with --keep-going, a later task tries again after a failure
+    shared = memo[MEMO]
+    missing = [r for r in needed if r not in shared.rows]
+    if missing:  # a defect, not a user's error: the plan lists every temporal task's items
+        raise TaskError(f"{ctx.spec.name}: {len(missing)} of its items are not among the run's temporal items (first: {missing[0]})")
     return shared
+
+
+def unreadable_clips(exc) -> DataError:
+    """One error naming each clip the items could not read once (many items share a clip)."""
+    messages = list(dict.fromkeys(b.message for b in exc.bad))
+    if len(messages) == 1:
+        return DataError(messages[0])
+    return DataError(f"{len(messages)} clips of the temporal items cannot be read (re-extract or replace these files):\n" + "\n".join(f"  - {m}" for m in messages))
 
 
 def _embed(ctx, shared: RunItems, progress) -> None:
@@ -154,10 +163,10 @@ def _embed(ctx, shared: RunItems, progress) -> None:
     try:
         shared.embeddings = embed_clips(ctx.loaded, list(shared.rows), ctx.options.batch_size, ctx.options.workers, progress,
                                         description=f"{ctx.spec.name}: temporal items", cache=ctx.cache, counted_as="items")
-    except BadClipsError as exc:  # many items share a clip: name each clip once
-        messages = list(dict.fromkeys(b.message for b in exc.bad))
-        raise DataError(messages[0] if len(messages) == 1 else f"{len(messages)} clips of the temporal items cannot be read:\n"
-                        + "\n".join(f"  - {m}" for m in messages)) from None
+    except BadClipsError as exc:
+        raise unreadable_clips(exc) from None
+    finally:
+        forget_fitted()  # with --workers 0 the clips were decoded here: do not hold them for the rest of the run
     if ctx.cache is not None:
         shared.counts = {k: ctx.cache.counts[k] - before.get(k, 0) for k in ("items_computed", "items_from_cache")}
     else:
