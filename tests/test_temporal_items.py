@@ -116,3 +116,14 @@ def test_interrupted_and_resumed_run_gives_the_uninterrupted_numbers(tiny_model,
     whole = json.loads((cold[0] / "order-pairs.json").read_text())["temporal"]["item_embeddings"]
     assert last["tasks"] == whole["tasks"] == PROBES and last["distinct_in_run"] == whole["distinct_in_run"]
     assert last["embedded_during"] == "zste-3"  # zste-1 and zste-2 were kept from the killed run
+
+
+def test_two_ranks_share_the_items_and_give_the_numbers_of_one_process(tiny_model, tones, cold, tmp_path):
+    out = tmp_path / "two"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "clapbench", "run", "--model", str(tiny_model),
+           "--tasks", "zste,order-pairs", "--data", f"esc50={tones}", "--output", str(out), "--limit", "6", "--batch-size", "8",
+           "--bootstrap", "50", "--save-predictions", "--workers", "0", "--no-cache"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert numbers(out / "tiny-clap") == numbers(cold[0])
