@@ -10,7 +10,8 @@ A namespace is the hash of everything, besides the input, that can change an emb
 sha256, the checkpoint's other files (config, tokenizer, feature extractor settings), the
 preprocessing settings (clip length, crop seed, ...), the dtype, the versions of the code that
 computes the numbers, and for audio the batch size. An audio entry is named by the hash of its file's
-identity (resolved path, size, mtime_ns, inode), a text entry by the hash of the exact prompt string,
+identity (resolved path, size, mtime_ns, inode) or, for a temporal probe's item, of its clips' identities,
+its kind and the item rules (temporal.items.ItemRecipe), a text entry by the hash of the exact prompt string,
 each combined with the hash of its batch, the inputs embedded with it: a batch's padding and kernels
 can change the last bits. Batches are fixed by the input order and the batch size, and are cached and
 resumed whole, so a resumed run gives the numbers of an uninterrupted one bit for bit. The device is
