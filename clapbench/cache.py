@@ -10,7 +10,8 @@ A namespace is the hash of everything, besides the input, that can change an emb
 sha256, the checkpoint's other files (config, tokenizer, feature extractor settings), the
 preprocessing settings (clip length, crop seed, ...), the dtype, the versions of the code that
 computes the numbers, and for audio the batch size. An audio entry is named by the hash of its file's
-identity (resolved path, size, mtime_ns, inode), a text entry by the hash of the exact prompt string,
+identity (resolved path, size, mtime_ns, inode) or, for a temporal probe's item, of its clips' identities,
+its kind and the item rules (temporal.items.ItemRecipe), a text entry by the hash of the exact prompt string,
 each combined with the hash of its batch, the inputs embedded with it: a batch's padding and kernels
 can change the last bits. Batches are fixed by the input order and the batch size, and are cached and
 resumed whole, so a resumed run gives the numbers of an uninterrupted one bit for bit. The device is
@@ -178,11 +179,13 @@ class EmbeddingCache:
 
     # ---- keys ---------------------------------------------------------------------------------
 
-    def audio_keys(self, paths: Sequence[str]) -> list[str | None]:
-        """One key per clip; None for a clip that has no file identity (it is never cached)."""
+    def audio_keys(self, paths: Sequence[Any]) -> list[str | None]:
+        """One key per clip; None for a clip that has no file identity (it is never cached).
+
+        An input that is not a path (a temporal item's recipe) names its own identity, from its clips' files."""
         out: list[str | None] = []
         for p in paths:
-            identity = audio_identity(p)
+            identity = audio_identity(p) if isinstance(p, (str, os.PathLike)) else p.identity()
             out.append(_sha(identity) if identity is not None else None)
         return out
 
@@ -296,9 +299,10 @@ class EmbeddingCache:
             "audio_computed": self.counts["audio_computed"],
             "text_from_cache": self.counts["text_from_cache"],
             "text_computed": self.counts["text_computed"],
+            **({k: self.counts[k] for k in ("items_from_cache", "items_computed")} if "items_computed" in self.counts else {}),
             "written_on_devices": self.written_on(),
             **({"store_errors": self.counts["store_errors"], "store_error": self.store_error} if self.store_error else {}),
-            "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: + batch size, resolved path, size, mtime_ns, inode; text: exact string; each with its batch's members",
+            "key": "weights sha256 + checkpoint files + preprocessing + dtype + software versions; audio: + batch size, resolved path, size, mtime_ns, inode (a temporal item: its clips', + kind and item rules); text: exact string; each with its batch's members",
         }
 
 

@@ -1,15 +1,15 @@
 """The embedding step: clips and prompts through the model in batches fixed by their order, decoding in
 worker processes, the embedding cache (passed by the caller: the task's, or None) and a progress bar.
 
-Every evaluation embeds through here (clips: ``embed_clips``; prompts and captions: ``embed_texts``; a
-captioner: ``caption_clips``); waves built in memory (the temporal probes' items, check-model's clips) go
-through ``models.contract.embed_waves``, the same fast path.
+Every evaluation embeds through here (clips: ``embed_clips``, which also takes the temporal probes' item
+recipes, built in the workers; prompts and captions: ``embed_texts``; a captioner: ``caption_clips``); waves
+built in memory (check-model's clips) go through ``models.contract.embed_waves``, the same fast path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -56,19 +56,21 @@ def make_progress(console=None) -> Progress:
 
 def embed_clips(
     loaded: LoadedModel,
-    paths: Sequence[str],
+    paths: Sequence[Any],
     batch_size: int = 32,
     workers: int | None = None,
     progress: Progress | None = None,
     description: str = "embedding",
     cache: "EmbeddingCache | None" = None,
+    counted_as: str = "audio",
 ) -> np.ndarray:
-    """(N, D) audio embeddings in the order of ``paths``.
+    """(N, D) audio embeddings in the order of ``paths`` (clips' paths, or item recipes: audio.loader).
 
     Clips are embedded in batches fixed by their order and ``batch_size`` (clips 0..B-1, B..2B-1, ...),
     whatever the cache holds: a batch found whole in the cache is not decoded, any other is embedded
     whole and stored, so an interrupted run keeps what it finished and every clip is always computed
-    in the same company, which makes a resumed run bit-identical to an uninterrupted one.
+    in the same company, which makes a resumed run bit-identical to an uninterrupted one. ``counted_as``:
+    the cache counts' prefix ("items" for the temporal probes' items).
     """
     paths = list(paths)
     keys = cache.in_company(cache.audio_keys(paths), batch_size) if cache is not None else [None] * len(paths)
@@ -106,8 +108,8 @@ def embed_clips(
     if shard is not None:
         computed = _gathered(mine, computed, failure, missing, paths)
     if cache is not None:
-        cache.counts["audio_computed"] += len(missing)
-        cache.counts["audio_from_cache"] += len(found)
+        cache.counts[f"{counted_as}_computed"] += len(missing)
+        cache.counts[f"{counted_as}_from_cache"] += len(found)
     if progress is not None:
         progress.update(task, completed=len(paths))
     return _assemble(len(paths), found, missing, computed, cache)
@@ -141,7 +143,7 @@ def _gathered(mine: list[int], computed: list[np.ndarray], failure, missing: lis
     reports = [r for _, _, r in parts if r is not None]
     if reports:
         if all(b is not None for _, b in reports):
-            order = {p: i for i, p in enumerate(paths)}
+            order = {str(p): i for i, p in enumerate(paths)}
             raise BadClipsError(sorted((b for _, bs in reports for b in bs), key=lambda b: order.get(b.path, -1)), len(paths))
         raise ClapbenchError("; ".join(dict.fromkeys(text for text, _ in reports)))
     rows = {}

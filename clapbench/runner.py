@@ -29,7 +29,7 @@ from clapbench.data import locate_dataset, read_location
 from clapbench.data.dataset import Dataset
 from clapbench.data.trained_on import read_trained_on
 from clapbench.errors import ClapbenchError, DataError, TaskError
-from clapbench.evaluations import Outcome, TaskContext, get_evaluation
+from clapbench.evaluations import Outcome, RunTasks, TaskContext, get_evaluation
 from clapbench.models import ModelIdentity
 from clapbench.models.contract import LoadedModel, has_frames
 from clapbench.registry import TaskSpec, template_sha
@@ -297,12 +297,13 @@ def execute_plan(plan: RunPlan, options: RunOptions, console: Console, load: Cal
         skips = {t.spec.name: frames_skip_message(t.spec, loaded) for t in plan.tasks if t.todo}
         if skips and all(skips.values()):
             raise TaskError("; ".join(skips.values()) + "; no task left to run")
-    for task in plan.tasks:
+    run = RunTasks([(t.spec, _dataset_reader(t, options)) for t in plan.tasks])
+    for task, (_, read) in zip(plan.tasks, run.tasks):
         computed: dict[str, ResultRecord] = {}
         if task.todo:
             spec = apply_prompt([task.spec], loaded, user_templates=options.templates_given)[0]
             try:
-                computed = _evaluate_task(spec, task, loaded, options, console, trained_on, summary.outcomes)
+                computed = _evaluate_task(spec, task, loaded, options, console, trained_on, summary.outcomes, run, read)
             except ClapbenchError as exc:
                 if not options.keep_going:
                     raise
@@ -314,6 +315,18 @@ def execute_plan(plan: RunPlan, options: RunOptions, console: Console, load: Cal
             elif result.name in computed:
                 summary.records.append(computed[result.name])
     return summary
+
+
+def _dataset_reader(task: TaskPlan, options: RunOptions) -> Callable[[], Dataset]:
+    """The task's dataset, read once, when first asked for (by the task, or by another task of the run)."""
+    read: list[Dataset] = [task.dataset] if task.dataset is not None else []
+
+    def dataset() -> Dataset:
+        if not read:
+            read.append(load_task_data(task.spec, options))
+        return read[0]
+
+    return dataset
 
 
 def run_task(spec: TaskSpec, loaded: LoadedModel, options: RunOptions, console: Console) -> ResultRecord | None:
@@ -333,7 +346,7 @@ def _with_request(options: RunOptions, loaded: LoadedModel) -> RunOptions:
 
 
 def _evaluate_task(spec: TaskSpec, plan: TaskPlan, loaded: LoadedModel, options: RunOptions, console: Console, trained_on,
-                   outcomes: dict[str, Outcome]) -> dict[str, ResultRecord]:
+                   outcomes: dict[str, Outcome], run: RunTasks, read: Callable[[], Dataset]) -> dict[str, ResultRecord]:
     """Run the task's evaluations left to compute, sharing the data and embeddings; one result file each."""
     skip = frames_skip_message(spec, loaded)
     if skip:
@@ -349,12 +362,12 @@ def _evaluate_task(spec: TaskSpec, plan: TaskPlan, loaded: LoadedModel, options:
     if not todo:
         return {}
     started = time.perf_counter()
-    dataset = plan.dataset if plan.dataset is not None else load_task_data(spec, options)
+    dataset = read()
     if dataset.info.get("n_missing"):
         info = dataset.info
         console.print(f"[yellow]{spec.name}[/]: {info['n_missing']} of {info['n_listed']} listed clips have no audio file here; evaluating the {info['n_found']} found (see dataset_info in the result)")
     cache, no_cache_reason = open_cache(loaded, options.cache_dir, options.no_cache)
-    ctx = TaskContext(spec, dataset, loaded, options, console, cache=cache)
+    ctx = TaskContext(spec, dataset, loaded, options, console, cache=cache, run=run)
     out: dict[str, ResultRecord] = {}
     for planned in todo:
         outcome = get_evaluation(planned.eval_type)(ctx)
@@ -368,7 +381,8 @@ def _evaluate_task(spec: TaskSpec, plan: TaskPlan, loaded: LoadedModel, options:
         started = time.perf_counter()  # a later evaluation's time excludes the shared reading and embedding
     if cache is not None:
         c = cache.counts
-        console.print(f"{spec.name}: audio embeddings {c['audio_from_cache']} from the cache, {c['audio_computed']} computed; "
+        items = f"temporal items {c['items_from_cache']} from the cache, {c['items_computed']} computed; " if "items_computed" in c else ""
+        console.print(f"{spec.name}: audio embeddings {c['audio_from_cache']} from the cache, {c['audio_computed']} computed; {items}"
                       f"prompts {c['text_from_cache']} from the cache, {c['text_computed']} computed")
         if cache.store_error:
             console.print(f"[yellow]warning[/]: {c['store_errors']} batch(es) of embeddings could not be cached in {cache.root} ({cache.store_error})")

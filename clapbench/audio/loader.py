@@ -2,6 +2,10 @@
 
 Processes, not threads: the CLAP feature extractors are Python loops over frames that hold the GIL.
 Results come back in input order, so the output never depends on the number of workers.
+
+An input is a clip's path, or a picklable recipe of a wave built from clips (the temporal probes' items,
+temporal.items.ItemRecipe): anything with ``build(sample_rate) -> wave`` that raises DataError naming the
+clip it cannot read.
 """
 
 from __future__ import annotations
@@ -64,11 +68,14 @@ def _init_worker(prepare: Prepare | None, sample_rate: int, length_rule: str = "
         pass
 
 
-def _load_one(path: str) -> Any:
+def _load_one(source: Any) -> Any:
     try:
-        wave = load_audio(path, _worker_rate, _worker_length_rule)
+        if isinstance(source, str):
+            wave = load_audio(source, _worker_rate, _worker_length_rule)
+        else:  # a recipe builds its wave itself, decoding its clips as it has always decoded them
+            wave = source.build(_worker_rate)
     except DataError as exc:
-        return BadClip(path, str(exc))
+        return BadClip(str(source), str(exc))
     return _worker_prepare(wave) if _worker_prepare is not None else wave
 
 

@@ -61,6 +61,15 @@ class PairedItems:
 
 
 @dataclass
+class RunTasks:
+    """Every task of a run in plan order (computed or kept), each with a reader of its dataset, and a memo its
+    evaluations share: work that serves several tasks is done once per run (the temporal probes' items)."""
+
+    tasks: list[tuple["TaskSpec", Callable[[], "Dataset"]]]
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class TaskContext:
     spec: "TaskSpec"
     dataset: "Dataset"
@@ -68,6 +77,7 @@ class TaskContext:
     options: "RunOptions"
     console: "Console"
     cache: "EmbeddingCache | None" = None  # None: --no-cache, or a model without a weights hash
+    run: RunTasks | None = None  # None: a task evaluated on its own
     _audio: np.ndarray | None = None
 
     def audio_embeddings(self) -> np.ndarray:

@@ -27,14 +27,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from clapbench.audio.loader import BadClipsError, iter_prepared
 from clapbench.errors import TaskError
 from clapbench.evaluations import Outcome, TaskContext, evaluation
 from clapbench.embedding import l2_normalize
 from clapbench.evaluations.zero_shot import class_prompts, zero_shot_classifier
 from clapbench.models.contract import check_frames, has_frames
-from clapbench.temporal.items import build_variant, pair_waves
+from clapbench.temporal.items import forget_fitted, recipe
 from clapbench.temporal.probe import PAIRS_ARTIFACT, PairItems, load_items, pair_columns, paired_pairs, result_fields, score_pairs
 from clapbench.temporal.prompts import check_prompts
+from clapbench.temporal.run_items import unreadable_clips
 
 METRICS = {"order": ("onset_order", "pair_onset_order", "localisation"), "overlay": ("both_top2", "majority")}
 FRAME_EVALUATIONS = ("frame-probe",)  # evaluation types that need embed_audio_frames
@@ -61,16 +63,26 @@ def evaluate_frame_probe(ctx: TaskContext) -> Outcome:
 
 
 def embed_item_frames(ctx: TaskContext, items: PairItems, variants: list[str]) -> dict[str, list[np.ndarray]]:
-    """{variant: per pair an L2-normalised (T, D) frame array}, items built on the fly in batches."""
+    """{variant: per pair an L2-normalised (T, D) frame array}, items built in the loader's workers from their recipes.
+
+    A batch is ``batch_size // len(variants)`` pairs, all their variants (variant-major); frames are not cached.
+    """
     model = ctx.loaded.model
     out: dict[str, list[np.ndarray]] = {v: [] for v in variants}
     per_batch = max(1, ctx.options.batch_size // len(variants))
-    for start in range(0, len(items.pairs), per_batch):
-        waves = [pair_waves(ctx.dataset, p, ctx.loaded.sample_rate, items.rules) for p in items.pairs[start : start + per_batch]]
-        built = [build_variant(v, a, b) for v in variants for a, b in waves]
-        frames = check_frames(model.embed_audio_frames(built), len(built))
-        for k, v in enumerate(variants):
-            out[v] += [l2_normalize(f) for f in frames[k * len(waves) : (k + 1) * len(waves)]]
+    chunks = [items.pairs[start : start + per_batch] for start in range(0, len(items.pairs), per_batch)]
+    recipes = [recipe(ctx.dataset, p, v, items.rules) for chunk in chunks for v in variants for p in chunk]
+    # Every chunk but the last is full, so batches of per_batch * len(variants) recipes are the chunks' items.
+    try:
+        batches = iter_prepared(recipes, ctx.loaded.sample_rate, per_batch * len(variants), workers=ctx.options.workers)
+        for (_, built), chunk in zip(batches, chunks):
+            frames = check_frames(model.embed_audio_frames(built), len(built))
+            for k, v in enumerate(variants):
+                out[v] += [l2_normalize(f) for f in frames[k * len(chunk) : (k + 1) * len(chunk)]]
+    except BadClipsError as exc:
+        raise unreadable_clips(exc) from None
+    finally:
+        forget_fitted()
     return out
 
 

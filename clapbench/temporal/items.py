@@ -8,18 +8,19 @@ to the same RMS so neither drowns the other, summed, and scaled down if its peak
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Sequence
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from clapbench.audio.decode import load_audio
-from clapbench.data.dataset import Dataset
 from clapbench.errors import TaskError
-from clapbench.models.contract import LoadedModel, embed_waves
-from clapbench.temporal.pairs import Pair
+
+if TYPE_CHECKING:  # pragma: no cover - a loader worker unpickling a recipe imports this module: keep pandas out
+    from clapbench.data.dataset import Dataset
+    from clapbench.temporal.pairs import Pair
 
 # Variant name -> how it is built from the fitted clips a, b.
 VARIANTS = ("A", "B", "A while B", "A then B", "B then A")
@@ -97,73 +98,92 @@ def pair_waves(dataset: Dataset, pair: Pair, sample_rate: int, rules: ItemRules)
     return tuple(fit_length(load_audio(dataset.absolute(item), sample_rate), n) for item in (pair.a, pair.b))
 
 
-class _Cache:
-    """Embeddings of the last model's items, so tasks sharing items (ZSTE-3/4/5, order test) embed them once."""
-
-    def __init__(self):
-        self.model_ref = None
-        self.entries: dict[tuple, np.ndarray] = {}
-
-    def get(self, model: Any, key: tuple) -> np.ndarray | None:
-        if self.model_ref is None or self.model_ref() is not model:
-            return None
-        return self.entries.get(key)
-
-    def put(self, model: Any, key: tuple, value: np.ndarray) -> None:
-        try:
-            ref = weakref.ref(model)
-        except TypeError:  # a plugin object that takes no weak reference: no caching
-            return
-        if self.model_ref is None or self.model_ref() is not model:
-            self.model_ref, self.entries = ref, {}
-        self.entries[key] = value
+# Recipe kinds: one fitted clip, two end to end, two overlaid.
+KINDS = ("clip", "concat", "overlay")
+# Variant -> (recipe kind, which clips in which order).
+VARIANT_RECIPES = {"A": ("clip", "a"), "B": ("clip", "b"), "A while B": ("overlay", "ab"), "A then B": ("concat", "ab"), "B then A": ("concat", "ba")}
 
 
-_CACHE = _Cache()
+@dataclass(frozen=True)
+class ItemRecipe:
+    """One item, described instead of built, so it can be sent to a loader worker, deduplicated and cached.
 
-
-def embed_variants(
-    loaded: LoadedModel,
-    dataset: Dataset,
-    pairs: Sequence[Pair],
-    variants: Sequence[str],
-    rules: ItemRules,
-    batch_size: int = 32,
-    cache_key: str | None = None,
-    progress=None,
-    description: str = "items",
-) -> dict[str, np.ndarray]:
-    """{variant: (n_pairs, D) embeddings}: items built on the fly, batched through the model contract.
-
-    Models with ``audio_preprocessor`` + ``embed_audio_features`` get features, others ``embed_audio``.
-    ``cache_key`` (the pair list's hash) lets later tasks of the same run reuse embeddings of the same items.
+    ``sources``: absolute paths of the clips, in the order the kind uses them. "A" of one pair and "B" of
+    another are the same recipe when they are the same clip; "A then B" of (x, y) is "B then A" of (y, x).
+    An overlay's sources are kept in the pair's order: the sum is the same either way, but the recipe says
+    exactly what was built.
     """
-    model = loaded.model
-    out: dict[str, np.ndarray] = {}
-    todo = []
-    for v in variants:
-        key = (cache_key, str(dataset.root), v, rules, loaded.sample_rate)
-        hit = _CACHE.get(model, key) if cache_key else None
-        if hit is not None:
-            out[v] = hit
-        else:
-            todo.append(v)
-    if not todo:
-        return out
-    rows: dict[str, list[np.ndarray]] = {v: [] for v in todo}
-    task = progress.add_task(description, total=len(pairs) * len(todo)) if progress is not None else None
-    per_batch = max(1, batch_size // len(todo))
-    for start in range(0, len(pairs), per_batch):
-        chunk = pairs[start : start + per_batch]
-        waves = [pair_waves(dataset, p, loaded.sample_rate, rules) for p in chunk]
-        items = [build_variant(v, a, b) for v in todo for a, b in waves]
-        emb = embed_waves(model, items)
-        for k, v in enumerate(todo):
-            rows[v].append(emb[k * len(chunk) : (k + 1) * len(chunk)])
-        if task is not None:
-            progress.advance(task, len(items))
-    for v in todo:
-        out[v] = np.concatenate(rows[v]) if rows[v] else np.zeros((0, 0), dtype=np.float32)
-        if cache_key:
-            _CACHE.put(model, (cache_key, str(dataset.root), v, rules, loaded.sample_rate), out[v])
-    return out
+
+    kind: str
+    sources: tuple[str, ...]
+    rules: ItemRules
+
+    def build(self, sample_rate: int) -> np.ndarray:
+        """The item's wave, built as pair_waves + build_variant build it (the same bits)."""
+        n = int(round(self.rules.clip_seconds * sample_rate))
+        waves = [_fitted(path, sample_rate, n) for path in self.sources]
+        if self.kind == "clip":
+            return waves[0].copy()  # the fitted wave stays in this process's cache, unchanged
+        if self.kind == "concat":
+            return np.concatenate(waves)
+        if self.kind == "overlay":
+            return overlay(*waves)
+        raise ValueError(f"unknown item recipe kind '{self.kind}'")
+
+    def identity(self) -> str | None:
+        """What the item's embedding depends on besides the model: its sources' file identities, kind and rules
+        (the cache keys it as a clip is keyed by its file); None when a source has no file identity."""
+        from clapbench.cache import audio_identity, canonical_json
+
+        ids = [audio_identity(p) for p in self.sources]
+        if any(i is None for i in ids):
+            return None
+        return canonical_json(["temporal-item-v1", self.kind, ids, self.rules.clip_seconds, self.rules.overlay_level])
+
+    def __str__(self) -> str:  # how a progress bar or an error names it
+        return f"{self.kind}({', '.join(os.path.basename(p) for p in self.sources)})"
+
+
+def recipe(dataset: Dataset, pair: Pair, variant: str, rules: ItemRules) -> ItemRecipe:
+    kind, order = VARIANT_RECIPES[variant]
+    clips = {"a": pair.a, "b": pair.b}
+    return ItemRecipe(kind, tuple(dataset.absolute(clips[k]) for k in order), rules)
+
+
+# Fitted source waves of this process (a loader worker, or the main process with workers=0), most recently
+# used last: an item's clips recur in the pair's other items and in other pairs, and are decoded once while
+# they stay here. Bounded in bytes; each worker holds its own. Keyed by the file's identity as well as its
+# path, so a file changed in a long-lived process is decoded again.
+FITTED_CACHE_BYTES = 128 * 2**20
+_fitted_waves: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_fitted_bytes = 0
+
+
+def forget_fitted() -> None:
+    """Empty this process's fitted waves (the main process's, after a run's items are embedded)."""
+    global _fitted_bytes
+    _fitted_waves.clear()
+    _fitted_bytes = 0
+
+
+def _fitted(path: str, sample_rate: int, n: int) -> np.ndarray:
+    global _fitted_bytes
+    try:
+        st = os.stat(path)
+        key: tuple = (path, st.st_size, st.st_mtime_ns, st.st_ino, sample_rate, n)
+    except OSError:  # a clip inside a container file (FILE#REF), or a missing file: load_audio says which
+        key = ()
+    wave = _fitted_waves.get(key) if key else None
+    if wave is not None:
+        _fitted_waves.move_to_end(key)
+        return wave
+    wave = fit_length(load_audio(path, sample_rate), n)
+    if not key:
+        return wave
+    wave.setflags(write=False)  # shared by the items that use it: nobody may change it in place
+    _fitted_waves[key] = wave
+    _fitted_bytes += wave.nbytes
+    while _fitted_bytes > FITTED_CACHE_BYTES and len(_fitted_waves) > 1:
+        _, old = _fitted_waves.popitem(last=False)
+        _fitted_bytes -= old.nbytes
+    return wave

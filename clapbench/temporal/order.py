@@ -18,9 +18,10 @@ import pandas as pd
 
 from clapbench.errors import TaskError
 from clapbench.evaluations import Outcome, TaskContext, evaluation
-from clapbench.temporal.probe import PAIRS_ARTIFACT, embed_captions, embed_items, load_items, pair_columns, paired_pairs, result_fields, score_pairs
+from clapbench.temporal.probe import PAIRS_ARTIFACT, embed_captions, embed_items, items_record, load_items, pair_columns, paired_pairs, result_fields, score_pairs
 from clapbench.temporal.prompts import check_prompts, relation
 
+ITEM_VARIANTS = ["A then B", "B then A"]
 CHANCE = {"text_score": 1 / 4, "audio_score": 1 / 4, "group_score": 1 / 6}
 
 
@@ -38,7 +39,7 @@ def evaluate_order_pairs(ctx: TaskContext) -> Outcome:
     if unknown:
         raise TaskError(f"{ctx.spec.source_file}: metric '{unknown[0]}' is not one of the order-pairs metrics ({', '.join(CHANCE)})")
     items = load_items(ctx)
-    emb = embed_items(ctx, items, ["A then B", "B then A"])
+    emb = embed_items(ctx, items, ITEM_VARIANTS)
     show = [ctx.spec.display_name(c) for c in ctx.dataset.classes]
     cap_ab = [relation(prompts["before"], show[a], show[b]) for a, b in zip(items.a, items.b)]
     cap_ba = [relation(prompts["before"], show[b], show[a]) for a, b in zip(items.a, items.b)]
@@ -65,5 +66,9 @@ def evaluate_order_pairs(ctx: TaskContext) -> Outcome:
     rule = "i.i.d. scores: text 1/4, audio 1/4, group 1/6 (the two matched scores are the top two of four)"
     per_item = {"A then B": "audio of the pair in order", "B then A": "audio of the pair reversed"}
     values = {m: per_pair[m].astype(float) for m in ctx.spec.metrics}
-    return Outcome(metrics, ci95, frame, result_fields(ctx, items, chance, rule, prompts, per_item),
-                   paired=paired_pairs(ctx, items, values), artifacts={PAIRS_ARTIFACT: items.frame})
+    extra = result_fields(ctx, items, chance, rule, prompts, per_item)
+    extra["temporal"]["item_embeddings"] = items_record(ctx)
+    return Outcome(metrics, ci95, frame, extra, paired=paired_pairs(ctx, items, values), artifacts={PAIRS_ARTIFACT: items.frame})
+
+
+evaluate_order_pairs.item_variants = lambda spec: ITEM_VARIANTS  # embedded with the run's other temporal items (run_items)

@@ -2,72 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from clapbench.errors import TaskError
 from clapbench.evaluations import PairedItems, TaskContext
 from clapbench.embedding import embed_texts, l2_normalize, make_progress
 from clapbench.evaluations.metrics import evaluate_metrics
-from clapbench.temporal.items import ItemRules, embed_variants
-from clapbench.temporal.pairs import Pair, pairs_frame, pairs_sha256, read_pairs, sample_pairs
-
-DEFAULT_PAIRS = 500
-
-
-@dataclass
-class PairItems:
-    pairs: list[Pair]
-    frame: pd.DataFrame  # the pair list as saved
-    sha256: str
-    rules: ItemRules
-    provenance: dict[str, Any]
-
-    @property
-    def a(self) -> np.ndarray:
-        return np.array([p.label_a for p in self.pairs], dtype=int)
-
-    @property
-    def b(self) -> np.ndarray:
-        return np.array([p.label_b for p in self.pairs], dtype=int)
+from clapbench.temporal.items import recipe
+from clapbench.temporal.run_items import MEMO, PairItems, pair_items, run_item_embeddings
 
 
 def load_items(ctx: TaskContext) -> PairItems:
-    """The pair list: read from --pairs, or sampled with --seed; --limit N keeps the first N pairs.
-
-    Sampling draws pairs one after another, so a limited run's pairs are the first pairs of the full run.
-    """
-    spec, options, dataset = ctx.spec, ctx.options, ctx.dataset
-    rules = ItemRules.from_task(spec.dataset, spec.source_file)
-    wanted = spec.dataset.get("pairs", DEFAULT_PAIRS)
-    if not isinstance(wanted, int) or isinstance(wanted, bool) or wanted < 1:
-        raise TaskError(f"{spec.source_file}: dataset.pairs must be a positive number of pairs, got {wanted!r}")
-    if options.limit is not None:
-        wanted = min(wanted, options.limit)
-    if options.pairs is not None:
-        pairs = read_pairs(options.pairs, dataset)
-        pairs = pairs[:wanted] if options.limit is not None else pairs
-        how = {"from_file": str(options.pairs)}
-    else:
-        pairs = sample_pairs(dataset, wanted, options.seed)
-        how = {"sampled": True, "seed": options.seed, "requested": wanted}
-    frame = pairs_frame(dataset, pairs)
-    sha = pairs_sha256(frame)
-    provenance = {"source_task": spec.source.name if spec.source else None, "n_pairs": len(pairs), "sha256": sha, **how}
-    return PairItems(pairs, frame, sha, rules, provenance)
+    """The task's pair list (run_items.pair_items)."""
+    return pair_items(ctx.spec, ctx.options, ctx.dataset)
 
 
 def embed_items(ctx: TaskContext, items: PairItems, variants: list[str]) -> dict[str, np.ndarray]:
-    """{variant: (n_pairs, D)} L2-normalised item embeddings."""
+    """{variant: (n_pairs, D)} L2-normalised item embeddings, picked from the run's distinct items (run_items)."""
+    by_variant = {v: [recipe(ctx.dataset, p, v, items.rules) for p in items.pairs] for v in variants}
     with make_progress(ctx.console) as progress:
-        emb = embed_variants(
-            ctx.loaded, ctx.dataset, items.pairs, variants, items.rules, ctx.options.batch_size,
-            cache_key=items.sha256, progress=progress, description=ctx.spec.name,
-        )
-    return {v: l2_normalize(e) for v, e in emb.items()}
+        shared = run_item_embeddings(ctx, [r for rs in by_variant.values() for r in rs], progress)
+    return {v: l2_normalize(shared.embeddings[[shared.rows[r] for r in rs]]) for v, rs in by_variant.items()}
+
+
+def items_record(ctx: TaskContext) -> dict | None:
+    """How the run embedded the temporal items, for the result file (None before any was embedded)."""
+    shared = ctx.run.memo.get(MEMO) if ctx.run is not None else None
+    return shared.record() if shared is not None else None
 
 
 def embed_captions(ctx: TaskContext, texts: list[str]) -> tuple[np.ndarray, dict[str, int]]:

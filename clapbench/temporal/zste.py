@@ -31,7 +31,7 @@ from clapbench.errors import TaskError
 from clapbench.evaluations import Outcome, TaskContext, evaluation
 from clapbench.embedding import embed_texts, l2_normalize
 from clapbench.evaluations.zero_shot import class_prompts, zero_shot_classifier
-from clapbench.temporal.probe import PAIRS_ARTIFACT, PairItems, embed_captions, embed_items, load_items, margin, pair_columns, paired_pairs, result_fields, score_pairs
+from clapbench.temporal.probe import PAIRS_ARTIFACT, PairItems, embed_captions, embed_items, items_record, load_items, margin, pair_columns, paired_pairs, result_fields, score_pairs
 from clapbench.temporal.prompts import check_prompts, relation, zs4_captions
 
 DIRECTIONS = (("A then B", "a", "b"), ("B then A", "b", "a"))  # item, first class, second class
@@ -49,6 +49,11 @@ def evaluate_zste(ctx: TaskContext) -> Outcome:
     return PROBES[probe](ctx)
 
 
+# The items each probe embeds: the run embeds the distinct items of all its temporal tasks at once (run_items).
+PROBE_VARIANTS = {1: ["A", "B"], 2: ["A while B"], 3: ["A then B", "B then A"], 4: ["A then B", "B then A"], 5: ["A then B", "B then A"]}
+evaluate_zste.item_variants = lambda spec: PROBE_VARIANTS.get(spec.evaluation.get("probe"), [])
+
+
 def _outcome(ctx: TaskContext, items: PairItems, rows: list[dict], item_chance: np.ndarray | float, rule: str, prompts: dict, per_item: dict[str, str]) -> Outcome:
     """accuracy and pair_accuracy from the per-item rows, bootstrapped over pairs.
 
@@ -63,6 +68,7 @@ def _outcome(ctx: TaskContext, items: PairItems, rows: list[dict], item_chance: 
     metrics, ci95 = score_pairs(ctx, {m: values[m] for m in ctx.spec.metrics})
     rule += f"; pair_accuracy: chance of one item to the power {n_items}" if n_items > 1 else ""
     extra = result_fields(ctx, items, {m: chances[m] for m in ctx.spec.metrics}, rule, prompts, per_item)
+    extra["temporal"]["item_embeddings"] = items_record(ctx)
     return Outcome(metrics, ci95, frame.reset_index(drop=True), extra, paired=paired_pairs(ctx, items, values), artifacts={PAIRS_ARTIFACT: items.frame})
 
 
@@ -84,7 +90,7 @@ def _class_scores(ctx: TaskContext, audio: np.ndarray) -> np.ndarray:
 def probe_single(ctx: TaskContext) -> Outcome:
     check_prompts(ctx.spec, ("templates",))
     items = load_items(ctx)
-    emb = embed_items(ctx, items, ["A", "B"])
+    emb = embed_items(ctx, items, PROBE_VARIANTS[1])
     names = np.array(ctx.dataset.classes)
     rows = []
     for order, (item, labels) in enumerate((("A", items.a), ("B", items.b))):
@@ -97,7 +103,7 @@ def probe_single(ctx: TaskContext) -> Outcome:
 def probe_overlay(ctx: TaskContext) -> Outcome:
     check_prompts(ctx.spec, ("templates",))
     items = load_items(ctx)
-    emb = embed_items(ctx, items, ["A while B"])
+    emb = embed_items(ctx, items, PROBE_VARIANTS[2])
     scores = _class_scores(ctx, emb["A while B"])
     names = np.array(ctx.dataset.classes)
     top2 = np.argsort(-scores, axis=1, kind="stable")[:, :2]
