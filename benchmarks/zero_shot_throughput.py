@@ -159,7 +159,7 @@ def run_clapbench(spec, loaded, options, console):
     return result, seconds, clocks
 
 
-def run_pipeline(pipe, paths: list[str], labels: list[str]) -> tuple[list[str], float]:
+def run_pipeline(pipe, paths: list[str], labels: list[str], template: str = PIPELINE_TEMPLATE) -> tuple[list[str], float]:
     """What a user of the pipeline writes: decode each file, one call per clip, the task's classes as labels."""
     rate = pipe.feature_extractor.sampling_rate
     preds = []
@@ -169,7 +169,7 @@ def run_pipeline(pipe, paths: list[str], labels: list[str]) -> tuple[list[str], 
         wave = wave.mean(axis=1)
         if sr != rate:
             wave = soxr.resample(wave, sr, rate)
-        out = pipe(wave, candidate_labels=labels)
+        out = pipe(wave, candidate_labels=labels, hypothesis_template=template)
         preds.append(out[0]["label"])
     return preds, time.perf_counter() - t
 
