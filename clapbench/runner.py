@@ -33,6 +33,7 @@ from clapbench.evaluations import Outcome, RunTasks, TaskContext, get_evaluation
 from clapbench.models import ModelIdentity
 from clapbench.models.contract import LoadedModel, has_frames
 from clapbench.registry import TaskSpec, template_sha
+from clapbench.temporal.run_items import item_variants
 from clapbench.results.fingerprint import dataset_sha, differences, fingerprint_fields, make_fingerprint
 from clapbench.results.marks import contamination_mark, subset_mark
 from clapbench.results.record import Fingerprint, ResultRecord, SCHEMA_VERSION, parse_record, read_record, write_record
@@ -193,7 +194,8 @@ def _model_request(options: RunOptions, model: ModelIdentity | LoadedModel) -> d
     return {"dtype": loaded.dtype, "device": str(loaded.device).split(":")[0]} if loaded else {}
 
 
-def plan_task(spec: TaskSpec, model: ModelIdentity, options: RunOptions, request: dict[str, Any]) -> tuple[TaskPlan, list[str]]:
+def plan_task(spec: TaskSpec, model: ModelIdentity, options: RunOptions, request: dict[str, Any],
+              item_company: list[str] | None = None) -> tuple[TaskPlan, list[str]]:
     """The results of one task, each kept or to compute, and the problems that stop it (a conflicting
     result on disk, unreadable data); its data is read here when anything is left to compute."""
     planned = task_evaluations(spec, options)
@@ -207,7 +209,8 @@ def plan_task(spec: TaskSpec, model: ModelIdentity, options: RunOptions, request
     for eval_type, variant in planned:
         name = spec.name if variant is None else f"{spec.name}.{variant}"  # esc50.json, esc50.linear-probe.json
         out_file = result_path(options.output, model.model_id, name) if options.output is not None else None
-        fingerprint = make_fingerprint(fingerprint_fields(spec, eval_type, variant, fp_options, model.sha256, model.path, data_sha))
+        fingerprint = make_fingerprint(fingerprint_fields(spec, eval_type, variant, fp_options, model.sha256, model.path, data_sha,
+                                                         item_company if item_variants(spec) else None))
         kept = None
         if out_file is not None and out_file.exists() and not options.overwrite:
             try:
@@ -243,9 +246,11 @@ def plan_run(specs: list[TaskSpec], model: ModelIdentity, options: RunOptions, r
         plan.notes += notes
         plan.fatal += problems
     request = _model_request(options, model)
+    # the temporal probes of one run embed their items together (temporal.run_items): each records with which
+    company = sorted(s.name for s in specs if item_variants(s))
     for spec in specs:
         try:
-            task_plan, problems = plan_task(spec, model, options, request)
+            task_plan, problems = plan_task(spec, model, options, request, company)
         except ClapbenchError as exc:
             plan.problems.append(Failure(spec.name, str(exc)))
             continue

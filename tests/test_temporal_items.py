@@ -127,3 +127,16 @@ def test_two_ranks_share_the_items_and_give_the_numbers_of_one_process(tiny_mode
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert numbers(out / "tiny-clap") == numbers(cold[0])
+
+
+def test_a_probe_run_with_other_probes_is_another_configuration(tiny_model, tones, tmp_path):
+    """Which temporal tasks share a run decides the batches their items are embedded in (the last bits of the
+    numbers), so a probe's result is never kept for a run with another set of probes: that run says why and stops."""
+    base = ["run", "--model", tiny_model, "--data", f"esc50={tones}", "--output", tmp_path / "out", "--limit", "4", "--bootstrap", "20"]
+    first = run_cli(*base, "--tasks", "zste-1")
+    assert first.exit_code == 0, first.output
+    record = json.loads((tmp_path / "out" / "tiny-clap" / "zste-1.json").read_text())
+    assert record["fingerprint"]["fields"]["temporal_items_with"] == ["zste-1"]
+    again = run_cli(*base, "--tasks", "zste-1,zste-2")
+    assert again.exit_code != 0 and "temporal_items_with" in again.output, again.output
+    assert run_cli(*base, "--tasks", "zste-1").exit_code == 0  # the same set of probes keeps it

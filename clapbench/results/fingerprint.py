@@ -39,7 +39,9 @@ def dataset_sha(dataset) -> str:
 
 
 def fingerprint_fields(spec, eval_type: str, variant: str | None, options, model_sha: str | None, model_spec: str,
-                       data_sha: str | None = None) -> dict[str, Any]:
+                       data_sha: str | None = None, item_company: list[str] | None = None) -> dict[str, Any]:
+    """``item_company``: for a temporal probe, the run's temporal tasks whose items are embedded together
+    (temporal.run_items): they decide the batches its items are embedded in, so its numbers' last bits."""
     source = spec.source
     fields: dict[str, Any] = {
         "model_sha256": model_sha,
@@ -61,6 +63,7 @@ def fingerprint_fields(spec, eval_type: str, variant: str | None, options, model
         "bootstrap_resamples": options.n_resamples,
         "probe_seed": options.probe_seed if variant == "linear-probe" else None,
         "batch_size": options.batch_size,
+        **({"temporal_items_with": item_company} if item_company else {}),
         **{k: options.model_request.get(k) for k in sorted(options.model_request)},
     }
     return fields
