@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from clapbench.cpu_heap import keep_freed_memory
 from clapbench.errors import ClapbenchError
 from clapbench.paths import check_writable_file
 from clapbench.run_config import config_option, effective_options
@@ -32,6 +33,8 @@ class Group(click.Group):
 
     def invoke(self, ctx):
         from clapbench.distributed import shard_from_env
+
+        keep_freed_memory()  # this process is clapbench's own: CPU forwards reuse their freed pages (cpu_heap.py)
 
         shard = shard_from_env()
         if shard is not None and not shard.writer:  # under torchrun only rank 0 prints; every rank exits alike
