@@ -8,7 +8,8 @@
 (b) end to end: clapbench.evaluate on the same clips from their files (decoding, resampling, features,
     prompts, scores, bootstrap), cache off, the model loaded beforehand (not timed), once per front end
     (--front-end: torch, log-mel batched on the model's device; transformers, the extractor in the workers).
-Prints clips/s of each and their ratio (goal on 2 CPU cores: >= 0.8).
+Prints clips/s of each and their ratio (goal on 2 CPU cores: >= 0.8). Both run under the allocator setting of
+the clapbench CLI (freed memory kept in the heap) unless --allocator default.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rich.console import Console  # noqa: E402
 import clapbench  # noqa: E402
 from clapbench.audio.decode import load_audio  # noqa: E402
 from clapbench.audio.synth import make_esc50_layout  # noqa: E402
+from clapbench.cpu_heap import keep_freed_memory  # noqa: E402
 from clapbench.models import load_model  # noqa: E402
 from clapbench.models.tiny_clap import build_tiny_clap  # noqa: E402
 
@@ -45,7 +47,10 @@ def main() -> None:
     parser.add_argument("--front-end", nargs="+", default=["torch", "transformers"], choices=("torch", "transformers"))
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: clapbench's default)")
     parser.add_argument("--rounds", type=int, default=1, help="alternate bare and end-to-end runs this many times")
+    parser.add_argument("--allocator", choices=("keep", "default"), default="keep",
+                        help="keep: freed memory stays in the heap, as the clapbench CLI sets it (cpu_heap.py); default: glibc's own")
     args = parser.parse_args()
+    kept = args.allocator == "keep" and keep_freed_memory()  # both sides run under the same allocator
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work_dir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -60,7 +65,7 @@ def main() -> None:
         paths = sorted(str(p) for p in (data / "audio").iterdir())
         features = [hf._extractor(load_audio(p, hf.sample_rate)) for p in paths]  # transformers' extractor, not timed
         print(json.dumps({"model": args.model, "clips": len(paths), "batch_size": args.batch_size, "cores": os.cpu_count(),
-                          "torch_threads": torch.get_num_threads(), "workers": args.workers, "load": round(os.getloadavg()[0], 2)}))
+                          "torch_threads": torch.get_num_threads(), "workers": args.workers, "heap_kept": kept, "load": round(os.getloadavg()[0], 2)}))
         for round_ in range(args.rounds):
             start = time.perf_counter()
             with torch.inference_mode():
