@@ -22,28 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clapbench.audio.synth import make_esc50_layout  # noqa: E402
-from clapbench.models.tiny_clap import build_tiny_clap  # noqa: E402
+from common import add_suite_arguments, random_clap, synthesized_esc50, work_folder  # noqa: E402
 
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=("full-size", "tiny"), default="full-size")
-    parser.add_argument("--clips", type=int, default=200, help="clips (50 classes x clips/50; default 200)")
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--work-dir", type=Path, default=None, help="keep model and data here (reused when present)")
+    add_suite_arguments(parser)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = args.work_dir or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        classes = [f"class_{i}" for i in range(50)]
-        data = work / f"esc50-{args.clips}"
-        if not (data / "meta" / "esc50.csv").is_file():
-            make_esc50_layout(data, classes=classes, clips_per_class=max(1, args.clips // 50), seconds=args.seconds)
-        model = work / f"clap-{args.model}"
-        if not (model / "config.json").is_file():
-            build_tiny_clap(model, seed=0, full_size=args.model == "full-size")
+    with work_folder(args.work_dir) as work:
+        data = synthesized_esc50(work, args.clips, seconds=args.seconds)
+        model = random_clap(work, args.model)
         cache = Path(tempfile.mkdtemp(dir=work, prefix="cache-"))
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(cache / "xdg")}  # no weights-hash memo from earlier
         times, results = [], []

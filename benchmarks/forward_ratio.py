@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,19 +30,15 @@ from rich.console import Console  # noqa: E402
 
 import clapbench  # noqa: E402
 from clapbench.audio.decode import load_audio  # noqa: E402
-from clapbench.audio.synth import make_esc50_layout  # noqa: E402
 from clapbench.cpu_heap import keep_freed_memory  # noqa: E402
 from clapbench.models import load_model  # noqa: E402
-from clapbench.models.tiny_clap import build_tiny_clap  # noqa: E402
+from common import add_suite_arguments, random_clap, synthesized_esc50, work_folder  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=("full-size", "tiny"), default="full-size")
-    parser.add_argument("--clips", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    add_suite_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--front-end", nargs="+", default=["torch", "transformers"], choices=("torch", "transformers"))
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: clapbench's default)")
     parser.add_argument("--rounds", type=int, default=1, help="alternate bare and end-to-end runs this many times")
@@ -51,15 +46,9 @@ def main() -> None:
                         help="keep: freed memory stays in the heap, as the clapbench CLI sets it (cpu_heap.py); default: glibc's own")
     args = parser.parse_args()
     kept = args.allocator == "keep" and keep_freed_memory()  # both sides run under the same allocator
-    with tempfile.TemporaryDirectory() as tmp:
-        work = args.work_dir or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        data = work / f"esc50-{args.clips}"
-        if not (data / "meta" / "esc50.csv").is_file():
-            make_esc50_layout(data, classes=[f"class_{i}" for i in range(50)], clips_per_class=max(1, args.clips // 50), seconds=args.seconds)
-        folder = work / f"clap-{args.model}"
-        if not (folder / "config.json").is_file():
-            build_tiny_clap(folder, seed=0, full_size=args.model == "full-size")
+    with work_folder(args.work_dir) as work:
+        data = synthesized_esc50(work, args.clips, seconds=args.seconds)
+        folder = random_clap(work, args.model)
         models = {fe: load_model(str(folder), device="cpu", front_end=fe).model for fe in args.front_end}
         hf = next(iter(models.values()))  # clapbench's HF adapter: .model is the transformers ClapModel
         paths = sorted(str(p) for p in (data / "audio").iterdir())

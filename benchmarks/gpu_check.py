@@ -70,7 +70,6 @@ class Utilisation:
 
 def bare_forward(folder: Path, paths: list[str], device: str, dtype: str, batch_size: int) -> float:
     """clips/s of get_audio_features alone: features computed (not timed) and moved to the device beforehand."""
-    import numpy as np
     import torch
 
     from clapbench.audio.decode import load_audio
@@ -110,9 +109,8 @@ def main() -> int:
     import torch
 
     import clapbench
-    from clapbench.audio.synth import make_esc50_layout
     from clapbench.models import load_model
-    from clapbench.models.tiny_clap import build_tiny_clap
+    from common import random_clap, synthesized_esc50
     from rich.console import Console
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -122,13 +120,8 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory()
     work = args.work_dir or Path(tmp.name)
     work.mkdir(parents=True, exist_ok=True)
-    per_class = max(1, args.clips // args.classes)
-    data = work / f"esc50-{args.classes}x{per_class}x{args.seconds:g}s"
-    if not (data / "meta" / "esc50.csv").is_file():
-        make_esc50_layout(data, classes=[f"class_{i}" for i in range(args.classes)], clips_per_class=per_class, seconds=args.seconds)
-    folder = work / f"clap-{args.model}"
-    if not (folder / "config.json").is_file():
-        build_tiny_clap(folder, seed=0, full_size=args.model == "full-size")
+    data = synthesized_esc50(work, args.clips, args.classes, args.seconds)
+    folder = random_clap(work, args.model)
     paths = sorted(str(p) for p in (data / "audio").iterdir())
     prepared_s = time.perf_counter() - started
     gpu = torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda") else "cpu"

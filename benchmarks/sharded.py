@@ -21,28 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clapbench.audio.synth import make_esc50_layout  # noqa: E402
-from clapbench.models.tiny_clap import build_tiny_clap  # noqa: E402
+from common import add_suite_arguments, random_clap, synthesized_esc50, work_folder  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=("full-size", "tiny"), default="full-size")
-    parser.add_argument("--clips", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    add_suite_arguments(parser)
     parser.add_argument("--nproc", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = args.work_dir or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        data = work / f"esc50-{args.clips}"
-        if not (data / "meta" / "esc50.csv").is_file():
-            make_esc50_layout(data, classes=[f"class_{i}" for i in range(50)], clips_per_class=max(1, args.clips // 50), seconds=args.seconds)
-        model = work / f"clap-{args.model}"
-        if not (model / "config.json").is_file():
-            build_tiny_clap(model, seed=0, full_size=args.model == "full-size")
+    with work_folder(args.work_dir) as work:
+        data = synthesized_esc50(work, args.clips, seconds=args.seconds)
+        model = random_clap(work, args.model)
         cores = os.cpu_count() or 1
         times, outs = {}, {}
         for procs in (1, args.nproc):

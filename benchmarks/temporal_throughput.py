@@ -17,7 +17,6 @@ Runs offline; results are written under a temp folder (or --work-dir).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import sys
@@ -114,9 +113,8 @@ def main(argv=None) -> int:
     console = Console(width=120, quiet=False)
     import clapbench
     from clapbench.audio.loader import default_workers
-    from clapbench.audio.synth import make_esc50_layout
     from clapbench.models import load_model
-    from clapbench.models.tiny_clap import build_tiny_clap
+    from common import random_clap, synthesized_esc50
     from clapbench.runner import RunOptions
 
     workers = default_workers() if args.workers is None else args.workers
@@ -133,16 +131,8 @@ def main(argv=None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="clapbench-temporal-")
         work = Path(tmp.name)
     try:
-        per_class = math.ceil(args.clips / args.classes)
-        data = work / f"esc50-{args.classes}x{per_class}"
-        if not (data / "meta" / "esc50.csv").is_file():
-            make_esc50_layout(data, classes=[f"class_{i}" for i in range(args.classes)], clips_per_class=per_class, seconds=5.0, sample_rate=44100, seed=0)
-        if args.model in ("full-size", "tiny"):
-            model_dir = work / f"clap-{args.model}-random"
-            if not (model_dir / "config.json").is_file():
-                build_tiny_clap(model_dir, seed=0, full_size=args.model == "full-size")
-        else:
-            model_dir = Path(args.model)
+        data = synthesized_esc50(work, args.clips, args.classes)
+        model_dir = random_clap(work, args.model) if args.model in ("full-size", "tiny") else Path(args.model)
         loaded = load_model(str(model_dir), device="cpu", seed=0)
 
         def options(name: str, limit: int | None) -> RunOptions:

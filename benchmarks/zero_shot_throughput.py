@@ -34,7 +34,6 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # Run from a checkout without installing: the checkout's clapbench wins.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import soxr  # noqa: E402
 import torch  # noqa: E402
