@@ -13,15 +13,17 @@ that name their weights' hash); ``Results.save(folder)`` writes what `clapbench 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 
 from clapbench.errors import ClapbenchError
 from clapbench.task_listing import split_names as _names
 from clapbench.task_listing import task_records
+
+if TYPE_CHECKING:  # pandas is imported by the functions that return tables: a warm rerun never needs it
+    import pandas as pd
 
 __all__ = ["compare", "evaluate", "leaderboard", "tasks"]
 
@@ -231,6 +233,8 @@ def compare(baseline: str | Path, new: str | Path, **options) -> pd.DataFrame:
     """``compare_results`` as a table: task, metric, baseline, new, diff, ci95, p_value, verdict, marks, ..."""
     from dataclasses import asdict
 
+    import pandas as pd
+
     return pd.DataFrame([asdict(r) for r in compare_results(baseline, new, **options)])
 
 
@@ -239,4 +243,6 @@ def compare(baseline: str | Path, new: str | Path, **options) -> pd.DataFrame:
 def tasks(domain: str | Iterable[str] | None = None, group: str | Iterable[str] | None = None,
           tasks_dir: str | Iterable[str] | None = None) -> pd.DataFrame:
     """The registered tasks as a table (see ``task_records``)."""
+    import pandas as pd
+
     return pd.DataFrame(task_records(domain, group, tasks_dir))

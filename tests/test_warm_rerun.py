@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clapbench.models import hf_clap
+from clapbench.models import hf_clap, no_gpu_driver
 from conftest import run_cli
 
 SCORE_FIELDS = ("main_score", "metrics", "ci95", "n_items", "protocol", "versions", "fingerprint", "model", "model_sha")
@@ -70,18 +70,34 @@ def test_a_changed_checkpoint_file_is_loaded_anew(tiny_model, esc50_dir, tmp_pat
     assert len(counted_builds) == 2  # the manifest's key holds every file's size and mtime
 
 
-def test_a_warm_rerun_never_imports_transformers(tiny_model, esc50_dir, tmp_path):
+def test_a_warm_rerun_never_imports_transformers_or_torch(tiny_model, esc50_dir, tmp_path):
     cache = tmp_path / "cache"
     assert _run(tiny_model, esc50_dir, tmp_path / "cold", cache).exit_code == 0
     wrapper = (
         "import sys\n"
         "from clapbench.cli import main\n"
         "try:\n    main()\n"
-        "finally:\n    print('imported:', sorted(m for m in ('transformers', 'scipy.stats', 'sklearn') if m in sys.modules), file=sys.stderr)\n"
+        "finally:\n    print('imported:', sorted(m for m in ('transformers', 'scipy.stats', 'sklearn', 'torch') if m in sys.modules), file=sys.stderr)\n"
     )
     cmd = [sys.executable, "-c", wrapper, "run", "--model", str(tiny_model), "--tasks", "esc50", "--data", f"esc50={esc50_dir}",
            "--output", str(tmp_path / "warm"), "--cache-dir", str(cache), "--workers", "0", "--bootstrap", "50"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "imported: []" in proc.stderr, proc.stderr[-2000:]
+    # torch only where a GPU driver is there to ask whether --device auto means CUDA
+    expected = [] if no_gpu_driver() else ["torch"]
+    assert f"imported: {expected}" in proc.stderr, proc.stderr[-2000:]
     assert _result(tmp_path / "warm")["main_score"] == _result(tmp_path / "cold")["main_score"]
+
+
+def test_auto_device_without_a_gpu_driver_is_the_cpu_and_asks_torch_otherwise(tmp_path, monkeypatch):
+    import clapbench.models as models
+
+    monkeypatch.setattr(models, "GPU_DEVICE_NODES", (str(tmp_path / "nvidiactl"),))
+    if sys.platform.startswith("linux"):
+        assert models.no_gpu_driver() and models.resolve_device("auto") == "cpu"
+    (tmp_path / "nvidiactl").touch()  # a driver node: torch decides
+    import torch
+
+    assert not models.no_gpu_driver()
+    assert models.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert models.resolve_device("cpu") == "cpu"

@@ -44,7 +44,24 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+# Device nodes of the drivers torch.cuda runs on (NVIDIA, AMD ROCm, WSL's GPU): without any of them CUDA cannot be
+# available, and "auto" is the CPU without importing torch (a second of a warm rerun's two).
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+
+
+def no_gpu_driver() -> bool:
+    """True when this is Linux and no GPU driver's device node exists (so torch.cuda.is_available() is False)."""
+    import os
+    import sys
+
+    return sys.platform.startswith("linux") and not any(os.path.exists(node) for node in GPU_DEVICE_NODES)
+
+
 def resolve_device(device: str) -> str:
+    if device == "auto" and no_gpu_driver():
+        return "cpu"
+    if device == "cpu":
+        return device
     import torch
 
     if device == "auto":

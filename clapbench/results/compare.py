@@ -17,7 +17,7 @@ import pandas as pd
 from clapbench.errors import ClapbenchError
 from clapbench.paths import slug
 from clapbench.evaluations.metrics import MULTI_LABEL, SINGLE_LABEL, multi_label_metrics, threshold_decisions
-from clapbench.results.leaderboard import record_marks
+from clapbench.results.marks import record_marks
 from clapbench.results.record import ModelRef, ResultRecord, read_records
 from clapbench.files import read_npz
 

@@ -18,18 +18,11 @@ from typing import Any
 
 import pandas as pd
 
+from clapbench.results.marks import record_marks
 from clapbench.results.record import ResultRecord
 
 MISSING = "missing"
 MARKS = ":marks"
-
-
-def record_marks(record: ResultRecord) -> str:
-    """The marks a table prints beside a result's score: 'subset 400/2000 folds 5', 'contaminated 4/5'."""
-    marks = list(record.marks)
-    if record.subset is not None and record.subset.is_subset and record.folds and any(r.startswith("folds ") for r in record.subset.reasons):
-        marks[0] += f" folds {','.join(record.folds)}"
-    return ", ".join(marks)
 
 
 def task_column(domain: str, task: str) -> str:

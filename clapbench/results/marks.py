@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clapbench.data.trained_on import TrainedOn
-from clapbench.results.record import Contamination, SubsetMark
+from clapbench.results.record import Contamination, ResultRecord, SubsetMark
 
 
 def official_counts(spec) -> tuple[int | None, int | None, str]:
@@ -61,3 +61,11 @@ def contamination_mark(trained_on: TrainedOn | None, groups: list[list[Path]]) -
         return None
     hit = sum(any(trained_on.overlap([str(p)]) for p in group) for group in groups)
     return Contamination(n_overlap=hit, n_items=len(groups), source=str(trained_on.file), trained_on=list(trained_on.sources))
+
+
+def record_marks(record: ResultRecord) -> str:
+    """The marks a table prints beside a result's score: 'subset 400/2000 folds 5', 'contaminated 4/5'."""
+    marks = list(record.marks)
+    if record.subset is not None and record.subset.is_subset and record.folds and any(r.startswith("folds ") for r in record.subset.reasons):
+        marks[0] += f" folds {','.join(record.folds)}"
+    return ", ".join(marks)

@@ -24,7 +24,7 @@ import clapbench
 from clapbench.errors import ClapbenchError
 from clapbench.results.leaderboard import build_leaderboard, column_kind
 from clapbench.results.published import PublishedNumber, load_published, on_main_metric
-from clapbench.results.leaderboard import record_marks
+from clapbench.results.marks import record_marks
 from clapbench.results.record import ResultRecord, load_results
 from clapbench.files import read_npz
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from clapbench.errors import ClapbenchError
-from clapbench.results.leaderboard import record_marks
+from clapbench.results.marks import record_marks
 from clapbench.results.record import ResultRecord, write_record
 from clapbench.results.store import result_path
 from clapbench.files import read_npz
+
+if TYPE_CHECKING:  # imported by the methods that build tables: a run that only writes files never needs pandas
+    import pandas as pd
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Results:
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per (model, task, evaluation): main score, its interval, items, chance and marks."""
+        import pandas as pd
+
         rows = []
         for r in self.records:
             lo, hi = r.interval
@@ -62,6 +67,8 @@ class Results:
     def items(self, name: str) -> pd.DataFrame:
         """The per-item table a paired comparison uses: one row per item (clip, caption query, pair), its id and
         arrays (a score matrix as one column per class)."""
+        import pandas as pd
+
         record = self[name]
         outcome = self.outcomes.get(name)
         if outcome is not None and outcome.paired is not None:
@@ -88,6 +95,8 @@ class Results:
     def predictions(self, name: str) -> pd.DataFrame | None:
         """A classification result's per-clip predictions (path, fold, label, prediction, top5); None when the
         evaluation makes none."""
+        import pandas as pd
+
         outcome = self.outcomes.get(name)
         if outcome is not None:
             return outcome.predictions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from clapbench.results.leaderboard import record_marks
+from clapbench.results.marks import record_marks
 from clapbench.results.record import ResultRecord
 
 
