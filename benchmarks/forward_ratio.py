@@ -52,7 +52,7 @@ def main() -> None:
         models = {fe: load_model(str(folder), device="cpu", front_end=fe).model for fe in args.front_end}
         hf = next(iter(models.values()))  # clapbench's HF adapter: .model is the transformers ClapModel
         paths = sorted(str(p) for p in (data / "audio").iterdir())
-        features = [hf._extractor(load_audio(p, hf.sample_rate)) for p in paths]  # transformers' extractor, not timed
+        features = [hf.extractor(load_audio(p, hf.sample_rate)) for p in paths]  # transformers' extractor, not timed
         print(json.dumps({"model": args.model, "clips": len(paths), "batch_size": args.batch_size, "cores": os.cpu_count(),
                           "torch_threads": torch.get_num_threads(), "workers": args.workers, "heap_kept": kept, "load": round(os.getloadavg()[0], 2)}))
         for round_ in range(args.rounds):

@@ -80,7 +80,7 @@ def bare_forward(folder: Path, paths: list[str], device: str, dtype: str, batch_
     for i in range(0, len(paths), batch_size):
         clips = [hf.audio_preprocessor(load_audio(p, hf.sample_rate)) for p in paths[i : i + batch_size]]
         with torch.inference_mode():
-            mels = hf._log_mel.features(clips).to(hf.dtype)
+            mels = hf.log_mel.features(clips).to(hf.dtype)
         batches.append((mels, torch.tensor([[c.longer] for c in clips], device=hf.device)))
     sync = torch.cuda.synchronize if hf.device.type == "cuda" else (lambda: None)
     with torch.inference_mode():

@@ -117,17 +117,19 @@ class HFClapModel:
         self.device = torch.device(device)
         self.front_end = resolve_front_end(front_end, self.device)
         fe = processor.feature_extractor
-        self._extractor = HFClapPreprocessor(fe, seed)
+        # extractor: transformers' own, per clip (also what the benchmarks time the bare forward on);
+        # log_mel: the batched torch front end, None with --front-end transformers.
+        self.extractor = HFClapPreprocessor(fe, seed)
         # torch: workers fit each clip to the window, the batch's log-mel is computed here on the device
-        self.audio_preprocessor = WavePreparer(fe, seed) if self.front_end == "torch" else self._extractor
-        self._log_mel = TorchLogMel(fe, self.device) if self.front_end == "torch" else None
+        self.audio_preprocessor = WavePreparer(fe, seed) if self.front_end == "torch" else self.extractor
+        self.log_mel = TorchLogMel(fe, self.device) if self.front_end == "torch" else None
         self.sample_rate = int(fe.sampling_rate)
         self.dtype = dtype
         self.warnings = config_warnings(model.config)
 
     def describe(self) -> dict[str, Any]:
         return {
-            **self._extractor.describe(),
+            **self.extractor.describe(),
             "front_end": FRONT_ENDS[self.front_end],
             "int16_round_trip": False,
             "resampled_length": "round",
@@ -137,8 +139,8 @@ class HFClapModel:
 
     @torch.inference_mode()
     def embed_audio_features(self, features: list[tuple[np.ndarray, bool]] | list[PreparedClip]) -> np.ndarray:
-        if self._log_mel is not None:
-            mels = self._log_mel.features(features).to(self.dtype)
+        if self.log_mel is not None:
+            mels = self.log_mel.features(features).to(self.dtype)
             longer = torch.tensor([[c.longer] for c in features], device=self.device)
         else:
             mels = torch.from_numpy(np.stack([m for m, _ in features])).to(self.device, self.dtype)
