@@ -44,9 +44,9 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-# Device nodes of the drivers torch.cuda runs on (NVIDIA, AMD ROCm, WSL's GPU): without any of them CUDA cannot be
-# available, and "auto" is the CPU without importing torch (a second of a warm rerun's two).
-GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+# Device nodes of the drivers torch.cuda runs on (NVIDIA, NVIDIA Jetson, AMD ROCm, WSL's GPU): without any of them
+# CUDA cannot be available, and "auto" is the CPU without importing torch (a second of a warm rerun's two).
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/nvhost-ctrl-gpu", "/dev/nvmap", "/dev/kfd", "/dev/dxg")
 
 
 def no_gpu_driver() -> bool:
