@@ -105,7 +105,7 @@ def evaluate(
     Every problem that can be found before the model loads (data, --data names, conflicting results on disk)
     is raised at once as a ClapbenchError; with ``keep_going`` the tasks that can run do, and
     ``Results.failures`` says what did not."""
-    from clapbench.models import ModelIdentity, load_model, model_identity, resolve_device, wrap_model
+    from clapbench.models import ModelIdentity, load_model, model_identity, resolve_device, worker_modules_of, wrap_model
     from clapbench.models.plugin import check_contract
     from clapbench.results.run_results import Results, RunFailure
     from clapbench.run_options import EVALUATION_CHOICES, RunOptions, model_request_fields
@@ -159,6 +159,12 @@ def evaluate(
         memo_dir = None if no_cache else Path(cache_dir) if cache_dir else default_cache_dir()
 
         def load():
+            early = worker_modules_of(spec, family, front_end)
+            if early is not None and (workers is None or workers > 0):
+                # The workers' fork server imports on the other core while this process loads the weights.
+                from clapbench.audio.loader import start_worker_server
+
+                start_worker_server(modules=early)
             loaded = load_model(spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol,
                                 tokenizer=tokenizer, decoding=decoding, sha256=identity.sha256, memo_dir=memo_dir, front_end=front_end)
             _say_model(console, loaded)

@@ -19,3 +19,18 @@ def test_workers_match_in_process_and_reuse_the_warm_server(tiny_model, esc50_di
     assert local.shape == (len(paths), 32)
     np.testing.assert_array_equal(pooled, local)
     np.testing.assert_array_equal(again, local)
+
+
+def test_the_fork_server_started_before_the_model_loads_preloads_what_its_workers_need(tiny_model, tiny_fused_model, tmp_path):
+    """evaluate() starts the workers' fork server while the weights load, from modules named before loading: they
+    must be exactly those the loaded model's preprocessor needs, or later pools would import them per worker."""
+    from clapbench.audio.loader import worker_modules
+    from clapbench.models import worker_modules_of
+
+    for folder in (tiny_model, tiny_fused_model):
+        loaded = load_model(str(folder), device="cpu")
+        assert worker_modules_of(str(folder)) == worker_modules(loaded.model.audio_preprocessor)
+        assert worker_modules_of(str(folder), front_end="torch") == worker_modules(loaded.model.audio_preprocessor)
+    # the other front end holds transformers' extractor, known only once loaded: no early start
+    assert worker_modules_of(str(tiny_model), front_end="transformers") is None
+    assert worker_modules_of(str(tmp_path)) is None and worker_modules_of("pkg.mod:factory") is None

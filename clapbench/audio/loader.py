@@ -83,25 +83,31 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
-def start_worker_server(prepare: Prepare | None = None) -> None:
+def worker_modules(prepare: Prepare | None) -> list[str]:
+    """The modules a worker needs to unpickle ``prepare``: its own and those of what it holds (e.g. transformers'
+    feature extractor)."""
+    if prepare is None:
+        return []
+    held = getattr(prepare, "__dict__", {}).values()
+    return [m for m in (getattr(prepare, "__module__", None), *(type(v).__module__ for v in held)) if m and m != "builtins"]
+
+
+def start_worker_server(prepare: Prepare | None = None, modules: Sequence[str] = ()) -> None:
     """Start the fork server that loader workers are forked from, and have it import what they need.
 
     Without this every pool's worker imports torch and transformers itself (about 1.5 s on 2 cores,
     while the model waits for its first batch), once per task. The server does those imports once per
-    process, so the pools of later tasks fork warm workers. Idempotent; the module list only takes
-    effect when the server first starts.
+    process, so the pools of later tasks fork warm workers. ``modules`` names them ahead of ``prepare``, so that
+    the server can start while the model loads (``clapbench.models.worker_modules_of``). Idempotent; the module
+    list only takes effect when the server first starts.
     """
     if "forkserver" not in mp.get_all_start_methods():
         return
     from multiprocessing import forkserver
 
-    modules = ["__main__", __name__]  # '__main__' is multiprocessing's own default
-    if prepare is not None:
-        # The modules of the preprocessor and of what it holds (e.g. transformers' feature extractor).
-        held = getattr(prepare, "__dict__", {}).values()
-        modules += [m for m in (getattr(prepare, "__module__", None), *(type(v).__module__ for v in held)) if m and m != "builtins"]
+    names = ["__main__", __name__, *modules, *worker_modules(prepare)]  # '__main__' is multiprocessing's own default
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(list(dict.fromkeys(modules)))
+    ctx.set_forkserver_preload(list(dict.fromkeys(names)))
     forkserver.ensure_running()
 
 

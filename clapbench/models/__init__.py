@@ -78,6 +78,20 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def worker_modules_of(spec: str, family: str | None = None, front_end: str = "auto") -> list[str] | None:
+    """The modules the decoding workers of ``spec`` will import, known before the model loads, or None when that
+    takes loading it. For a HF ClapModel folder with the torch front end the workers hold only the clip fitter
+    (``WavePreparer``), so their fork server can start, and import, on another core while the weights load."""
+    from clapbench.models.hf_clap import is_hf_clap_folder
+
+    path = Path(spec).expanduser()
+    if family not in (None, "hf-clap") or not path.is_dir() or not is_hf_clap_folder(path):
+        return None
+    if front_end not in ("auto", "torch"):  # resolve_front_end: auto is torch on every device
+        return None
+    return ["clapbench.models.clap_frontend"]
+
+
 def load_model(
     spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0, model_id: str | None = None,
     family: str | None = None, protocol: str = "native", tokenizer: str | None = None, decoding=None, sha256: str | None = None,
