@@ -158,15 +158,18 @@ def evaluate(
         # then never builds the network (clapbench.models.manifest).
         memo_dir = None if no_cache else Path(cache_dir) if cache_dir else default_cache_dir()
 
-        def load():
+        def start_workers_early() -> None:
+            # The workers' fork server imports on the other core while this process loads the weights.
             early = worker_modules_of(spec, family, front_end)
             if early is not None and (workers is None or workers > 0):
-                # The workers' fork server imports on the other core while this process loads the weights.
                 from clapbench.audio.loader import start_worker_server
 
                 start_worker_server(modules=early)
+
+        def load():
             loaded = load_model(spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol,
-                                tokenizer=tokenizer, decoding=decoding, sha256=identity.sha256, memo_dir=memo_dir, front_end=front_end)
+                                tokenizer=tokenizer, decoding=decoding, sha256=identity.sha256, memo_dir=memo_dir, front_end=front_end,
+                                before_build=start_workers_early)
             _say_model(console, loaded)
             return loaded
     else:

@@ -101,3 +101,17 @@ def test_auto_device_without_a_gpu_driver_is_the_cpu_and_asks_torch_otherwise(tm
     assert not models.no_gpu_driver()
     assert models.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     assert models.resolve_device("cpu") == "cpu"
+
+
+def test_before_build_runs_only_when_the_network_is_built_now(tiny_model, tmp_path):
+    """evaluate() starts the decoding workers early through before_build: never for a checkpoint that comes back
+    unbuilt from the manifest memo (a warm rerun must not start processes or import torch for nothing)."""
+    from clapbench.models import load_model
+
+    calls = []
+    first = load_model(str(tiny_model), device="cpu", memo_dir=tmp_path, before_build=lambda: calls.append("cold"))
+    assert calls == ["cold"] and first.model is not None
+    again = load_model(str(tiny_model), device="cpu", memo_dir=tmp_path, before_build=lambda: calls.append("warm"))
+    assert calls == ["cold"] and again.sha256 == first.sha256
+    load_model(str(tiny_model), device="cpu", before_build=lambda: calls.append("no memo"))
+    assert calls == ["cold", "no memo"]

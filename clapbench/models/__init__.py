@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def worker_modules_of(spec: str, family: str | None = None, front_end: str = "au
 def load_model(
     spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0, model_id: str | None = None,
     family: str | None = None, protocol: str = "native", tokenizer: str | None = None, decoding=None, sha256: str | None = None,
-    memo_dir: Path | None = None, front_end: str = "auto",
+    memo_dir: Path | None = None, front_end: str = "auto", before_build: Callable[[], None] | None = None,
 ) -> LoadedModel:
     """Load ``spec``: a HF ClapModel folder, an MS-CLAP, clapcap or LAION-CLAP checkpoint file, or a plugin ``package.module:factory``.
 
@@ -104,7 +105,9 @@ def load_model(
     ``memo_dir``: a cache folder where the checkpoint's manifest is remembered (clapbench.models.manifest); a
     checkpoint loaded before with the same options then comes back unbuilt, built on first use.
     ``front_end`` (HF ClapModel folders): where log-mel features are computed, ``torch`` (batched, on the model's
-    device), ``transformers`` (the feature extractor per clip, in the decoding workers) or ``auto``."""
+    device), ``transformers`` (the feature extractor per clip, in the decoding workers) or ``auto``.
+    ``before_build`` is called just before the network is built here (not when a remembered checkpoint comes back
+    unbuilt), e.g. to start work that can run beside the weights' loading."""
     if memo_dir is not None:
         from clapbench.models import manifest as memo
 
@@ -119,9 +122,13 @@ def load_model(
             known = memo.read_manifest(Path(memo_dir), key)
             if known is not None:
                 return memo.lazy_loaded(known, build)
+            if before_build is not None:
+                before_build()
             loaded = build()
             memo.write_manifest(Path(memo_dir), key, memo.manifest_of(loaded))
             return loaded
+    if before_build is not None:
+        before_build()
     from clapbench.models import DTYPES
     from clapbench.models.families import CHECKPOINT_SUFFIXES, load_checkpoint_model
     from clapbench.models.hf_clap import HFClapModel, is_hf_clap_folder
