@@ -83,14 +83,16 @@ def worker_modules_of(spec: str, family: str | None = None, front_end: str = "au
     """The modules the decoding workers of ``spec`` will import, known before the model loads, or None when that
     takes loading it. For a HF ClapModel folder with the torch front end the workers hold only the clip fitter
     (``WavePreparer``), so their fork server can start, and import, on another core while the weights load."""
-    from clapbench.models.hf_clap import is_hf_clap_folder
+    from clapbench.audio.loader import worker_modules
+    from clapbench.models.clap_frontend import WavePreparer
+    from clapbench.models.hf_clap import is_hf_clap_folder, resolve_front_end
 
     path = Path(spec).expanduser()
     if family not in (None, "hf-clap") or not path.is_dir() or not is_hf_clap_folder(path):
         return None
-    if front_end not in ("auto", "torch"):  # resolve_front_end: auto is torch on every device
+    if resolve_front_end(front_end, "cpu") != "torch":  # auto picks torch on every device
         return None
-    return ["clapbench.models.clap_frontend"]
+    return worker_modules(WavePreparer.__new__(WavePreparer))  # the class's module: a WavePreparer holds only numbers
 
 
 def load_model(
