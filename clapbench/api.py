@@ -97,6 +97,7 @@ def evaluate(
     tokenizer: str | None = None,
     decoding=None,
     front_end: str = "auto",
+    attention: str = "auto",
     console: Console | None = None,
     invocation: dict[str, Any] | None = None,
 ):
@@ -144,7 +145,7 @@ def evaluate(
         templates_given=bool(templates),
         keep_going=keep_going,
         invocation=invocation,
-        model_request=model_request_fields(device, dtype, family, protocol, tokenizer, decoding, front_end),
+        model_request=model_request_fields(device, dtype, family, protocol, tokenizer, decoding, front_end, attention),
         write=shard is None or shard.writer,
         world_size=shard.world if shard is not None else 1,
     )
@@ -169,7 +170,7 @@ def evaluate(
         def load():
             loaded = load_model(spec, device=device, dtype=dtype, seed=seed, model_id=model_id, family=family, protocol=protocol,
                                 tokenizer=tokenizer, decoding=decoding, sha256=identity.sha256, memo_dir=memo_dir, front_end=front_end,
-                                before_build=start_workers_early)
+                                attention=attention, before_build=start_workers_early)
             _say_model(console, loaded)
             return loaded
     else:

@@ -110,8 +110,10 @@ def cli():
 @click.option("--no-cache", is_flag=True, help="Neither read nor write cached embeddings.")
 @click.option("--front-end", default="auto", show_default=True, type=click.Choice(["auto", "torch", "transformers"]),
               help="HF ClapModel folders: log-mel features in torch on the model's device, batched, or by transformers' extractor per clip in the workers (auto: torch).")
+@click.option("--attention", default="auto", show_default=True, type=click.Choice(["auto", "sdpa", "eager"]),
+              help="HF ClapModel folders: HTSAT's window attention through torch's fused kernel, or transformers' own eager code (auto: sdpa; they differ by float rounding).")
 @_model_options
-def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache, front_end, keep_going, family, protocol, tokenizer, beam_size, entry_length, temperature, stop_token):
+def run(model_spec, task_names, data, data_root, output, model_id, device, dtype, batch_size, workers, folds, limit, templates, prompts, source_name, pairs_file, seed, n_resamples, save_predictions, overwrite, tasks_dirs, evals, probe_seed, cache_dir, no_cache, front_end, attention, keep_going, family, protocol, tokenizer, beam_size, entry_length, temperature, stop_token):
     """Evaluate a model on tasks and write one result file per task."""
     from clapbench.api import evaluate
     from clapbench.results.score_table import score_table
@@ -123,7 +125,7 @@ def run(model_spec, task_names, data, data_root, output, model_id, device, dtype
         probe_seed=probe_seed, save_predictions=save_predictions, overwrite=overwrite, keep_going=keep_going,
         tasks_dir=list(tasks_dirs), cache_dir=cache_dir, no_cache=no_cache, device=device, dtype=dtype, family=family,
         protocol=protocol, tokenizer=tokenizer, decoding=_decoding(beam_size, entry_length, temperature, stop_token),
-        front_end=front_end, console=console, invocation=effective_options(click.get_current_context()),
+        front_end=front_end, attention=attention, console=console, invocation=effective_options(click.get_current_context()),
     )
     if results.records:
         print_table(console, score_table(results.records, results.kept))

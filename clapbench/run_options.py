@@ -40,10 +40,10 @@ class RunOptions:
 
 
 def model_request_fields(device: str, dtype: str, family: str | None, protocol: str, tokenizer: str | None, decoding,
-                         front_end: str = "auto") -> dict[str, Any]:
+                         front_end: str = "auto", attention: str = "auto") -> dict[str, Any]:
     """How the model was asked to run, as the run fingerprint records it: the device kind (embeddings of
     one model differ by float noise across devices), dtype, family, preset, tokenizer, a captioner's decoding and
-    the HF feature front end asked for."""
+    the HF feature front end and window attention asked for."""
     from clapbench.models import resolve_device
 
     return {
@@ -54,6 +54,7 @@ def model_request_fields(device: str, dtype: str, family: str | None, protocol: 
         "tokenizer": str(Path(tokenizer).resolve()) if tokenizer else None,
         "decoding": decoding.describe() if decoding is not None else None,
         "front_end": front_end,
+        "attention": attention,
     }
 
 

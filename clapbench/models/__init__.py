@@ -99,6 +99,7 @@ def load_model(
     spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0, model_id: str | None = None,
     family: str | None = None, protocol: str = "native", tokenizer: str | None = None, decoding=None, sha256: str | None = None,
     memo_dir: Path | None = None, front_end: str = "auto", before_build: Callable[[], None] | None = None,
+    attention: str = "auto",
 ) -> LoadedModel:
     """Load ``spec``: a HF ClapModel folder, an MS-CLAP, clapcap or LAION-CLAP checkpoint file, or a plugin ``package.module:factory``.
 
@@ -108,6 +109,8 @@ def load_model(
     checkpoint loaded before with the same options then comes back unbuilt, built on first use.
     ``front_end`` (HF ClapModel folders): where log-mel features are computed, ``torch`` (batched, on the model's
     device), ``transformers`` (the feature extractor per clip, in the decoding workers) or ``auto``.
+    ``attention`` (HF ClapModel folders): HTSAT's window attention through torch's fused kernel (``sdpa``,
+    models/window_attention.py), transformers' own (``eager``), or ``auto`` (sdpa where it applies).
     ``before_build`` is called just before the network is built here (not when a remembered checkpoint comes back
     unbuilt), e.g. to start work that can run beside the weights' loading."""
     if memo_dir is not None:
@@ -115,11 +118,13 @@ def load_model(
 
         device = resolve_device(device)
         options = {"family": family, "protocol": protocol, "tokenizer": tokenizer, "decoding": repr(decoding), "dtype": dtype,
-                   "seed": seed, "device": device, "model_id": model_id, "front_end": front_end}
+                   "seed": seed, "device": device, "model_id": model_id, "front_end": front_end,
+                   "attention": attention}
         key = memo.manifest_key(spec, options)
         if key is not None:
             def build() -> LoadedModel:
-                return load_model(spec, device, dtype, seed, model_id, family, protocol, tokenizer, decoding, sha256, front_end=front_end)
+                return load_model(spec, device, dtype, seed, model_id, family, protocol, tokenizer, decoding, sha256, front_end=front_end,
+                                  attention=attention)
 
             known = memo.read_manifest(Path(memo_dir), key)
             if known is not None:
@@ -173,7 +178,7 @@ def load_model(
                 f"{path}: not a CLAP checkpoint folder; expected config.json with model_type 'clap' (or 'pe_audio', 'pe_audio_video'), "
                 "the weights (model.safetensors) and the processor files that save_pretrained writes"
             )
-        model = HFClapModel(path, device=device, dtype=DTYPES[dtype], seed=seed, front_end=front_end)
+        model = HFClapModel(path, device=device, dtype=DTYPES[dtype], seed=seed, front_end=front_end, attention=attention)
         preprocessing = model.describe()
         if protocol == "hf":  # native keeps the task's templates: a HF folder has no paper prompt of its own
             preprocessing.update(protocol="hf", prompt=preset.prompt, protocol_source=preset.source, prompt_source=preset.prompt_source)

@@ -13,6 +13,7 @@ from clapbench.audio.decode import LENGTH_RULES
 from clapbench.errors import ModelError, first_line
 from clapbench.models.clap_frontend import PreparedClip, TorchLogMel, WavePreparer, clip_seed, seeded_numpy
 from clapbench.models.hf_folder import check_tokenizer, load_pretrained
+from clapbench.models.window_attention import ATTENTION_CHOICES, ATTENTIONS, fuse_window_attention
 
 
 def is_hf_clap_folder(path: Path) -> bool:
@@ -78,6 +79,12 @@ def resolve_front_end(front_end: str, device: torch.device) -> str:
     return "torch"
 
 
+def check_attention(attention: str) -> str:
+    if attention not in ATTENTION_CHOICES:
+        raise ModelError(f"--attention {attention}: expected one of {', '.join(ATTENTION_CHOICES)}")
+    return attention
+
+
 # LAION-CLAP's text tower is RoBERTa (layer_norm_eps 1e-5); transformers' conversion of LAION checkpoints keeps
 # ClapTextConfig's default 1e-12, which moves text embeddings by ~2e-4 (LAION-AI/CLAP#126, transformers#26362).
 ROBERTA_LAYER_NORM_EPS = 1e-5
@@ -98,7 +105,8 @@ def config_warnings(config: Any) -> list[str]:
 class HFClapModel:
     """clapbench's model contract over transformers' ClapModel."""
 
-    def __init__(self, folder: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0, front_end: str = "auto"):
+    def __init__(self, folder: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0, front_end: str = "auto",
+                 attention: str = "auto"):
         from transformers import ClapModel, ClapProcessor
 
         folder = Path(folder)
@@ -116,6 +124,11 @@ class HFClapModel:
         self.tokenizer = processor.tokenizer
         self.device = torch.device(device)
         self.front_end = resolve_front_end(front_end, self.device)
+        # auto: the fused window attention wherever this transformers' module is the one it was written against
+        self.attention = "sdpa" if check_attention(attention) != "eager" and fuse_window_attention(self.model) else "eager"
+        if attention == "sdpa" and self.attention != "sdpa":
+            raise ModelError(f"--attention sdpa: this transformers' ClapAudioSelfAttention is not the one clapbench's fused "
+                             "window attention was written for; use --attention eager or auto")
         fe = processor.feature_extractor
         # extractor: transformers' own, per clip (also what the benchmarks time the bare forward on);
         # log_mel: the batched torch front end, None with --front-end transformers.
@@ -131,6 +144,7 @@ class HFClapModel:
         return {
             **self.extractor.describe(),
             "front_end": FRONT_ENDS[self.front_end],
+            "attention": ATTENTIONS[self.attention],
             "int16_round_trip": False,
             "resampled_length": "round",
             "resampled_length_rule": LENGTH_RULES["round"] + "; the feature extractor itself never resamples",

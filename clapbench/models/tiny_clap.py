@@ -27,7 +27,8 @@ def train_tokenizer(folder: Path, corpus: Iterable[str] = (), vocab_size: int = 
     return RobertaTokenizerFast.from_pretrained(str(folder))
 
 
-def tiny_config(projection_dim: int = 32, fusion: bool = False, vocab_size: int = 600, full_size: bool = False, spec_size: int = 256):
+def tiny_config(projection_dim: int = 32, fusion: bool = False, vocab_size: int = 600, full_size: bool = False, spec_size: int = 256,
+                depths: tuple[int, ...] = (1, 1)):
     from transformers import ClapAudioConfig, ClapConfig, ClapTextConfig
 
     if full_size:
@@ -37,9 +38,11 @@ def tiny_config(projection_dim: int = 32, fusion: bool = False, vocab_size: int 
         vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
         max_position_embeddings=80, projection_dim=projection_dim,
     )
-    # HTSAT's hidden_size must equal patch_embeds_hidden_size * 2 ** (len(depths) - 1).
+    # HTSAT's hidden_size must equal patch_embeds_hidden_size * 2 ** (len(depths) - 1). A stage's odd-numbered
+    # blocks attend in shifted windows (depths of 2 or more), the real HTSAT's every other block.
     audio = ClapAudioConfig(
-        depths=[1, 1], num_attention_heads=[2, 2], patch_embeds_hidden_size=16, hidden_size=32,
+        depths=list(depths), num_attention_heads=[2] * len(depths), patch_embeds_hidden_size=16,
+        hidden_size=16 * 2 ** (len(depths) - 1),
         projection_dim=projection_dim, enable_fusion=fusion, spec_size=spec_size, window_size=8,
     )
     return ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=projection_dim)
@@ -53,6 +56,7 @@ def build_tiny_clap(
     max_length_s: int = 10,
     full_size: bool = False,
     spec_size: int = 256,
+    depths: tuple[int, ...] = (1, 1),
 ) -> Path:
     """Write a randomly initialised ClapModel + ClapProcessor folder that `clapbench run` loads.
 
@@ -64,7 +68,8 @@ def build_tiny_clap(
     folder = Path(folder)
     tokenizer = train_tokenizer(folder, corpus)
     torch.manual_seed(seed)
-    model = ClapModel(tiny_config(fusion=fusion, vocab_size=len(tokenizer), full_size=full_size, spec_size=spec_size)).eval()
+    model = ClapModel(tiny_config(fusion=fusion, vocab_size=len(tokenizer), full_size=full_size, spec_size=spec_size,
+                                  depths=depths)).eval()
     # The hub checkpoints' settings: 48 kHz, 50-14000 Hz, repeatpad; rand_trunc unfused, fusion fused.
     fe = ClapFeatureExtractor(
         truncation="fusion" if fusion else "rand_trunc", padding="repeatpad",
