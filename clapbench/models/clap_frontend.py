@@ -134,8 +134,9 @@ class TorchLogMel:
             spec = torch.fft.rfft(frames[:, t0 : t0 + step] * self.window, dim=-1)
             # The extractor stores each frame's FFT as complex64, then takes |.|^2 in float64: the squares of the
             # float32 parts are exact in float64, so re^2 + im^2 differs from its |.|^2 by a float64 rounding at most.
-            parts = torch.view_as_real(spec.to(torch.complex64)).to(torch.float64)
-            power = parts[..., 0] * parts[..., 0] + parts[..., 1] * parts[..., 1]
+            # (Squared in place, then summed: one pass fewer than squaring each part on its own, the same bits.)
+            parts = torch.view_as_real(spec.to(torch.complex64)).to(torch.float64).square_()
+            power = parts[..., 0] + parts[..., 1]
             mel = torch.clamp_min(power @ self.filters, MEL_FLOOR)
             out.append((10.0 * torch.log10(mel)).to(torch.float32))
         return torch.cat(out, dim=1)
