@@ -146,7 +146,8 @@ def main() -> int:
         bare = bare_forward(folder, paths[: min(len(paths), 8 * args.batch_size)], args.device, dtype, args.batch_size)
         run = {"end_to_end_clips_per_s": round(record.n_items / wall, 2), "wall_s": round(wall, 2), "model_load_s": round(load_s, 2), "bare_forward_clips_per_s": round(bare, 2),
                "end_to_end_over_bare": round(record.n_items / wall / bare, 3), "gpu_utilisation_percent": util.mean,
-               "accuracy": round(record.main_score, 4), "front_end": record.extra("protocol").get("front_end", "?").split(":")[0]}
+               "accuracy": round(record.main_score, 4), "front_end": record.extra("protocol").get("front_end", "?").split(":")[0],
+               "attention": record.extra("protocol").get("attention", "?").split(":")[0]}
         report["runs"][dtype] = run
         print(f"{dtype:9s} end to end {run['end_to_end_clips_per_s']:8.1f} clips/s ({wall:.1f} s; model load {load_s:.1f} s not counted), "
               f"bare forward {bare:8.1f} clips/s, ratio {run['end_to_end_over_bare']:.2f}, "
