@@ -20,7 +20,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -114,7 +113,7 @@ def main(argv=None) -> int:
     import clapbench
     from clapbench.audio.loader import default_workers
     from clapbench.models import load_model
-    from common import random_clap, synthesized_esc50
+    from common import random_clap, synthesized_esc50, work_folder
     from clapbench.runner import RunOptions
 
     workers = default_workers() if args.workers is None else args.workers
@@ -123,14 +122,7 @@ def main(argv=None) -> int:
     console.print(f"machine: {platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__} with {torch.get_num_threads()} threads, "
                   f"python {platform.python_version()}, load average {load1:.2f}; {time.strftime('%Y-%m-%d %H:%M')}")
     console.print(f"settings: model={args.model} clips={args.clips} classes={args.classes} pairs={args.pairs} batch_size={args.batch_size} workers={workers}")
-    tmp = None
-    if args.work_dir:
-        work = Path(args.work_dir)
-        work.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="clapbench-temporal-")
-        work = Path(tmp.name)
-    try:
+    with work_folder(Path(args.work_dir) if args.work_dir else None, prefix="clapbench-temporal-") as work:
         data = synthesized_esc50(work, args.clips, args.classes)
         model_dir = random_clap(work, args.model) if args.model in ("full-size", "tiny") else Path(args.model)
         loaded = load_model(str(model_dir), device="cpu", seed=0)
@@ -163,9 +155,6 @@ def main(argv=None) -> int:
         for r in records:
             console.print(f"  {r.task:<12} {r.main_metric}={r.metrics[r.main_metric]:.6f}  ({r.n_items} pairs)")
         return 0
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
 
 if __name__ == "__main__":

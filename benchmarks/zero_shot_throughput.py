@@ -23,7 +23,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +37,8 @@ import soundfile as sf  # noqa: E402
 import soxr  # noqa: E402
 import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
+
+from common import work_folder  # noqa: E402
 
 # ESC-50's classes in `target` order (the dataset's meta/esc50.csv).
 ESC50_CLASSES = (
@@ -210,14 +211,7 @@ def main(argv=None) -> int:
     )
 
     spec = registry()["esc50"]
-    tmp = None
-    if args.work_dir:
-        work = Path(args.work_dir)
-        work.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="clapbench-bench-")
-        work = Path(tmp.name)
-    try:
+    with work_folder(Path(args.work_dir) if args.work_dir else None, prefix="clapbench-bench-") as work:
         t = time.perf_counter()
         data = prepare_data(args, work)
         corpus = [tpl.format(spec.display_name(c)) for c in class_names(args.classes) for tpl in spec.templates + [PIPELINE_TEMPLATE]]
@@ -292,9 +286,6 @@ def main(argv=None) -> int:
             if agree != len(pl_preds):
                 status = 1
         return status
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
 
 if __name__ == "__main__":
