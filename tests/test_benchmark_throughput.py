@@ -9,15 +9,16 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "zero_shot_throughput.py"
 
 
-def _load_script():
+def _load_script(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # as `python benchmarks/zero_shot_throughput.py` has it: common.py beside it
     spec = importlib.util.spec_from_file_location("zero_shot_throughput", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_benchmark_tiny_model_same_clips_and_agreement(tmp_path, capsys):
-    bench = _load_script()
+def test_benchmark_tiny_model_same_clips_and_agreement(tmp_path, capsys, monkeypatch):
+    bench = _load_script(monkeypatch)
     status = bench.main(["--model", "tiny", "--clips", "6", "--classes", "3", "--seconds", "1", "--workers", "0", "--check-agreement", "--work-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert status == 0, out
