@@ -125,6 +125,10 @@ def evaluate(
     if unknown or not chosen:
         raise ClapbenchError(f"--eval '{','.join(_names(evaluations))}': expected zero-shot, linear-probe or zero-shot,linear-probe")
     reg, specs = resolve_specs(tasks, tasks_dir, templates, prompts, source, pairs)
+    if workers is None:
+        from clapbench.audio.loader import default_workers
+
+        workers = default_workers(resolve_device(device))
     options = RunOptions(
         output=Path(output) if output is not None else None,
         data={str(k): str(v) for k, v in (data or {}).items()},
@@ -162,7 +166,7 @@ def evaluate(
         def start_workers_early() -> None:
             # The workers' fork server imports on the other core while this process loads the weights.
             early = worker_modules_of(spec, family, front_end)
-            if early is not None and (workers is None or workers > 0):
+            if early is not None and workers > 0:
                 from clapbench.audio.loader import start_worker_server
 
                 start_worker_server(modules=early)

@@ -91,7 +91,7 @@ def cli():
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16", "float16"]))
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
-@click.option("--workers", type=click.IntRange(min=0), help="Decoding processes (0: decode in this process).")
+@click.option("--workers", type=click.IntRange(min=0), help="Decoding processes (0: decode in this process; default: half the cores, at most 8, and 0 on a CPU device with at most 2 cores).")
 @click.option("--folds", help="Comma-separated official folds to evaluate (default: all).")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded sample of N clips, or the first N pairs of a temporal probe (a smoke run, marked so).")
 @click.option("--template", "templates", multiple=True, help="Override the task's prompt templates (repeatable; '{}' marks the class).")

@@ -34,3 +34,31 @@ def test_the_fork_server_started_before_the_model_loads_preloads_what_its_worker
     # the other front end holds transformers' extractor, known only once loaded: no early start
     assert worker_modules_of(str(tiny_model), front_end="transformers") is None
     assert worker_modules_of(str(tmp_path)) is None and worker_modules_of("pkg.mod:factory") is None
+
+
+def test_default_workers_follow_the_device_and_the_cores(monkeypatch):
+    from clapbench.audio import loader
+
+    for cores, cpu, other in ((1, 0, 1), (2, 0, 1), (4, 2, 2), (16, 8, 8), (64, 8, 8)):
+        monkeypatch.setattr(loader, "usable_cores", lambda cores=cores: cores)
+        assert loader.default_workers("cpu") == cpu, cores
+        assert loader.default_workers("cuda:1") == other and loader.default_workers() == other, cores
+
+
+def test_evaluate_decodes_in_process_on_a_small_cpu_box(tiny_model, esc50_dir, monkeypatch):
+    """--workers not given, CPU device, 2 cores: no fork server, no pool; given 1 worker, the pool runs."""
+    from rich.console import Console
+
+    import clapbench
+    from clapbench.audio import loader
+
+    started = []
+    real_start = loader.start_worker_server
+    monkeypatch.setattr(loader, "usable_cores", lambda: 2)
+    monkeypatch.setattr(loader, "start_worker_server", lambda *a, **k: (started.append(a or k), real_start(*a, **k)))
+    args = dict(data={"esc50": str(esc50_dir)}, device="cpu", bootstrap=0, no_cache=True, batch_size=8, console=Console(quiet=True))
+    local = clapbench.evaluate(str(tiny_model), "esc50", **args)
+    assert started == []
+    pooled = clapbench.evaluate(str(tiny_model), "esc50", workers=1, **args)
+    assert started  # the early server (while the weights load) and the loader's own call
+    assert pooled.records[0].metrics == local.records[0].metrics

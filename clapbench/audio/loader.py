@@ -79,8 +79,22 @@ def _load_one(source: Any) -> Any:
     return _worker_prepare(wave) if _worker_prepare is not None else wave
 
 
-def default_workers() -> int:
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, as a container or taskset limits it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 2
+
+
+def default_workers(device: str | None = None) -> int:
+    """Decoding processes when --workers is not given: half the cores, at most 8; none for a CPU device on at
+    most 2 cores, where a decoding process beside the forward slows the network's two threads more than it
+    relieves them (a 200-clip run: 19.8-20.0 s in-process against 21.5 s with 1 worker; benchmarks/README.md)."""
+    cores = usable_cores()
+    if device is not None and device.split(":")[0] == "cpu" and cores <= 2:
+        return 0
+    return max(1, min(8, cores // 2))
 
 
 def worker_modules(prepare: Prepare | None) -> list[str]:
