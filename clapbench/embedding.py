@@ -15,7 +15,7 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from clapbench import distributed
-from clapbench.audio.loader import iter_prepared
+from clapbench.audio.loader import default_workers, iter_prepared
 from clapbench.errors import ClapbenchError
 from clapbench.killpoints import kill_point
 from clapbench.models.contract import LoadedModel, audio_forward, check_embeddings
@@ -70,9 +70,11 @@ def embed_clips(
     whatever the cache holds: a batch found whole in the cache is not decoded, any other is embedded
     whole and stored, so an interrupted run keeps what it finished and every clip is always computed
     in the same company, which makes a resumed run bit-identical to an uninterrupted one. ``counted_as``:
-    the cache counts' prefix ("items" for the temporal probes' items).
+    the cache counts' prefix ("items" for the temporal probes' items). ``workers`` None: the default for the
+    model's device (audio.loader.default_workers).
     """
     paths = list(paths)
+    workers = default_workers(loaded.device) if workers is None else workers
     keys = cache.in_company(cache.audio_keys(paths), batch_size) if cache is not None else [None] * len(paths)
     found, missing = _whole_batches(cache.load("audio", keys, batch_size) if cache is not None else {}, len(paths), batch_size)
     shard = distributed.active()
@@ -228,6 +230,7 @@ def caption_clips(loaded: LoadedModel, paths: Sequence[str], batch_size: int = 3
         prepare, generate = None, model.caption
     out: list[str] = []
     task = progress.add_task(description, total=len(paths)) if progress else None
+    workers = default_workers(loaded.device) if workers is None else workers
     for _, batch in iter_prepared(list(paths), loaded.sample_rate, batch_size, prepare=prepare, workers=workers):
         captions = generate(batch)
         if not isinstance(captions, list) or len(captions) != len(batch) or not all(isinstance(c, str) for c in captions):

@@ -62,3 +62,21 @@ def test_evaluate_decodes_in_process_on_a_small_cpu_box(tiny_model, esc50_dir, m
     pooled = clapbench.evaluate(str(tiny_model), "esc50", workers=1, **args)
     assert started  # the early server (while the weights load) and the loader's own call
     assert pooled.records[0].metrics == local.records[0].metrics
+
+
+def test_embed_clips_without_workers_takes_the_default_of_the_models_device(tiny_model, esc50_dir, monkeypatch):
+    """Called from Python with no --workers, embed_clips decides by the loaded model's device, as evaluate does."""
+    from clapbench.audio import loader
+
+    loaded = load_model(str(tiny_model), device="cpu")
+    paths = sorted(str(p) for p in (esc50_dir / "audio").iterdir())[:12]
+    started = []
+    real_start = loader.start_worker_server
+    monkeypatch.setattr(loader, "start_worker_server", lambda *a, **k: (started.append(1), real_start(*a, **k)))
+    monkeypatch.setattr(loader, "usable_cores", lambda: 2)
+    small = embed_clips(loaded, paths, batch_size=4)
+    assert started == []  # CPU device, 2 cores: decoded in this process
+    monkeypatch.setattr(loader, "usable_cores", lambda: 4)
+    large = embed_clips(loaded, paths, batch_size=4)
+    assert started  # 4 cores: 2 decoding workers
+    np.testing.assert_array_equal(small, large)
