@@ -106,7 +106,8 @@ def evaluate(
     Every problem that can be found before the model loads (data, --data names, conflicting results on disk)
     is raised at once as a ClapbenchError; with ``keep_going`` the tasks that can run do, and
     ``Results.failures`` says what did not."""
-    from clapbench.models import ModelIdentity, load_model, model_identity, resolve_device, worker_modules_of, wrap_model
+    from clapbench.models import (ModelIdentity, check_hf_options, load_model, model_identity, resolve_device, worker_modules_of,
+                                  wrap_model)
     from clapbench.models.plugin import check_contract
     from clapbench.results.run_results import Results, RunFailure
     from clapbench.run_options import EVALUATION_CHOICES, RunOptions, model_request_fields
@@ -179,6 +180,7 @@ def evaluate(
             return loaded
     else:
         kind = type(model)
+        check_hf_options(f"<object {kind.__module__}.{kind.__qualname__}>", front_end, attention, hf_clap_folder=False)
         check_contract(model, f"the model object ({kind.__module__}.{kind.__qualname__})")
         loaded = wrap_model(model, model_id or kind.__name__, f"<object {kind.__module__}.{kind.__qualname__}>", "object",
                             resolve_device(device), dtype, model_id_given=model_id)

@@ -322,3 +322,18 @@ def test_plugin_returning_the_wrong_shape(small_esc50, tmp_path, plugin_dir):
     )
     res = run("badplugin_shape:make", small_esc50, tmp_path / "out")
     assert_user_error(res, tmp_path / "out", "embed_audio returned shape (11, 4)", "expected (12, D)")
+
+
+def test_hf_only_options_on_another_model_are_refused(spectral_plugin, small_esc50, tmp_path):
+    # a plugin computes its own features and attention: a result must not record --attention eager as if it had run
+    for extra, needle in ((("--attention", "eager"), "--attention eager"), (("--front-end", "transformers"), "--front-end transformers")):
+        res = run(spectral_plugin, small_esc50, tmp_path / "out", *extra)
+        assert_user_error(res, tmp_path / "out", spectral_plugin, needle, "apply to HF ClapModel folders only")
+    from rich.console import Console
+
+    import clapbench
+    from clapbench.errors import ModelError
+    from clapbench.models.plugin import load_plugin
+
+    with pytest.raises(ModelError, match="--attention sdpa apply to HF ClapModel folders only"):
+        clapbench.evaluate(load_plugin(spectral_plugin), "esc50", data={"esc50": str(small_esc50)}, attention="sdpa", console=Console(quiet=True))

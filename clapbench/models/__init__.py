@@ -95,6 +95,15 @@ def worker_modules_of(spec: str, family: str | None = None, front_end: str = "au
     return worker_modules(WavePreparer.__new__(WavePreparer))  # the class's module: a WavePreparer holds only numbers
 
 
+def check_hf_options(spec: str, front_end: str, attention: str, hf_clap_folder: bool) -> None:
+    """--front-end and --attention choose how transformers' ClapModel computes; any other model computes its own way,
+    and a result must not record a choice that was never made."""
+    given = [f"--{name} {value}" for name, value in (("front-end", front_end), ("attention", attention)) if value != "auto"]
+    if given and not hf_clap_folder:
+        raise ModelError(f"--model {spec}: {' and '.join(given)} apply to HF ClapModel folders only; "
+                         "other models compute their features and attention their own way (leave them at auto)")
+
+
 def load_model(
     spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0, model_id: str | None = None,
     family: str | None = None, protocol: str = "native", tokenizer: str | None = None, decoding=None, sha256: str | None = None,
@@ -148,6 +157,7 @@ def load_model(
         raise ModelError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
     path = Path(spec).expanduser()
     family = canonical_family(family)
+    check_hf_options(spec, front_end, attention, family in (None, "hf-clap") and path.is_dir() and is_hf_clap_folder(path))
     if path.is_file() and (family not in (None, "hf-clap") or path.suffix in CHECKPOINT_SUFFIXES):
         model = load_checkpoint_model(path, family, protocol, tokenizer, device=device, dtype=DTYPES[dtype], seed=seed, decoding=decoding)
         return LoadedModel(
